@@ -1,0 +1,237 @@
+"""The Gradio Blocks app: one question, three columns (basic, LaSER, rewrite-then-retrieve).
+
+Pressing Ask runs, in order: indexing the chosen corpus if it is new (a progress bar), then basic, LaSER and
+rewrite, each its own event writing only its own column, so a failing mode shows its error there while the others
+answer. Uploads are indexed with a progress bar and added to the corpus list.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import threading
+
+import gradio as gr
+import pandas as pd
+
+from laser_rag.retrieval import RetrievalMode
+
+from app.corpora import ACCEPTED_SUFFIXES, MAX_UPLOAD_BYTES, UploadError, example_questions
+from app.engine import MODES, STAGES, AppSettings, Engine, ModeResult
+
+logger = logging.getLogger(__name__)
+
+TITLES = {
+    RetrievalMode.BASIC: ("Basic", "One forward pass over the query (K=1)."),
+    RetrievalMode.LASER: ("LaSER", "K latent thinking steps before embedding the query."),
+    RetrievalMode.REWRITE: ("Rewrite, then retrieve", "The LLM writes its reasoning first; one pass over "
+                                                      "query + reasoning."),
+}
+SNIPPET_CHARS = 320
+CSS = """
+.hits { margin: 0; padding-left: 1.4em; }
+.hits li { margin-bottom: 0.6em; }
+.hit-head { display: flex; justify-content: space-between; gap: 0.5em; font-weight: 600; }
+.hit-score { font-family: var(--font-mono); font-weight: 400; color: var(--body-text-color-subdued); }
+.hit-text { font-size: 0.9em; color: var(--body-text-color-subdued); }
+"""
+HEADER = """# laser_rag: three ways to retrieve, side by side
+Ask one question: each column retrieves the top-k passages its own way, then the same local LLM answers from
+them. **Basic** embeds the query in one pass; **LaSER** thinks K latent steps first (change K below: it changes the
+query side only); **rewrite-then-retrieve** lets the LLM write its reasoning, then embeds query + reasoning.
+Latencies are wall-clock milliseconds on this machine; the three modes run one after another.
+"""
+
+
+def build_app(engine: Engine) -> gr.Blocks:
+    """The Blocks app on an engine (which holds the models, corpora and store)."""
+    with gr.Blocks(title="laser_rag demo", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+        gr.Markdown(HEADER)
+        with gr.Row(equal_height=True):
+            question = gr.Textbox(label="Question", elem_id="question", lines=2, scale=5,
+                                  placeholder="Ask something the chosen corpus can answer")
+            ask = gr.Button("Ask", variant="primary", elem_id="ask", scale=1)
+        with gr.Row():
+            corpus = gr.Dropdown(_choices(engine), value=engine.default_corpus(), label="Corpus", elem_id="corpus",
+                                 scale=3)
+            steps = gr.Slider(1, 8, value=engine.default_steps(), step=1, elem_id="steps", scale=2,
+                              label="K: LaSER thinking steps (query side)")
+            top_k = gr.Slider(1, 10, value=4, step=1, label="Top-k passages", elem_id="top-k", scale=2)
+        status = gr.Markdown(elem_id="corpus-status", min_height=60)
+        for label, questions in example_questions().items():
+            gr.Examples([[q] for q in questions], inputs=[question], label=label)
+        with gr.Row():
+            upload = gr.File(label=f"Add your own file ({', '.join(ACCEPTED_SUFFIXES)}; up to "
+                                   f"{MAX_UPLOAD_BYTES // 2**20} MB): it is indexed and kept",
+                             file_types=list(ACCEPTED_SUFFIXES), elem_id="upload", height=110, scale=2)
+            upload_status = gr.Markdown(elem_id="upload-status", min_height=110)
+        columns = {}
+        with gr.Row(equal_height=False):
+            for mode in MODES:
+                columns[mode] = _column(mode)
+
+        inputs = [question, corpus, top_k, steps]
+        demo.load(_describe_handler(engine), corpus, status, api_name=False)
+        corpus.change(_describe_handler(engine), corpus, status, api_name=False)
+        upload.upload(_upload_handler(engine), upload, [upload_status, corpus, upload], api_name="upload",
+                      show_progress_on=[upload_status])
+        for trigger in (ask.click, question.submit):
+            event = trigger(_clear, None, [c for mode in MODES for c in columns[mode][:3]], queue=False,
+                            api_name=False)
+            event = event.then(_prepare_handler(engine), [question, corpus], status, api_name=False,
+                               show_progress_on=[status])
+            event = event.success(_mode_handler(engine, MODES[0]), inputs, columns[MODES[0]],
+                                  api_name=f"ask_{MODES[0].value}")
+            for mode in MODES[1:]:
+                event = event.then(_mode_handler(engine, mode), inputs, columns[mode], api_name=f"ask_{mode.value}")
+    return demo
+
+
+def _choices(engine: Engine) -> list[tuple[str, str]]:
+    return [(corpus.label, corpus.key) for corpus in engine.corpora()]
+
+
+def _column(mode: RetrievalMode) -> list[gr.components.Component]:
+    """A mode's column: answer, latency numbers, latency chart, hits (and the LLM's reasoning in rewrite)."""
+    title, blurb = TITLES[mode]
+    name = mode.value
+    with gr.Column(elem_id=f"column-{name}", min_width=280):
+        gr.Markdown(f"### {title}\n{blurb}")
+        answer = gr.Textbox(label="Answer", elem_id=f"answer-{name}", lines=3, interactive=False)
+        latency = gr.Markdown(elem_id=f"latency-{name}")
+        chart = gr.BarPlot(_chart_data({}), x="stage", y="ms", sort=list(STAGES), label="Latency per stage (ms)",
+                           x_title=" ", y_title="ms", height=190, elem_id=f"chart-{name}")
+        outputs = [answer, latency, chart]
+        if mode is RetrievalMode.REWRITE:
+            outputs.append(gr.Textbox(label="The LLM's reasoning (appended to the query)", lines=3,
+                                      interactive=False, elem_id=f"rationale-{name}"))
+        outputs.append(gr.HTML(elem_id=f"hits-{name}"))
+    return outputs
+
+
+def _clear():
+    return [value for _ in MODES for value in ("", "", _chart_data({}))]
+
+
+def _describe_handler(engine: Engine):
+    def describe(corpus: str) -> str:
+        try:
+            return engine.describe(corpus)
+        except Exception as exc:  # e.g. a model that cannot be loaded: say so, the columns will too
+            logger.exception("describing %s failed", corpus)
+            return f"**Error:** {_escape_md(f'{type(exc).__name__}: {exc}')}"
+
+    return describe
+
+
+def _prepare_handler(engine: Engine):
+    def prepare(question: str, corpus: str, progress=gr.Progress()):
+        """Index the corpus on first use; refuse an empty question."""
+        if not (question or "").strip():
+            raise gr.Error("Type a question first.", print_exception=False)
+        try:
+            return engine.ensure_indexed(corpus, lambda fraction, message: progress(fraction, desc=message))
+        except Exception as exc:
+            logger.exception("indexing %s failed", corpus)
+            raise gr.Error(f"Could not index this corpus: {exc}", print_exception=False) from exc
+
+    return prepare
+
+
+def _mode_handler(engine: Engine, mode: RetrievalMode):
+    def run(question: str, corpus: str, top_k: float, steps: float):
+        result = engine.answer(mode, question, corpus, top_k=int(top_k), steps=int(steps))
+        return render(result)
+
+    run.__name__ = f"ask_{mode.value}"
+    return run
+
+
+def _upload_handler(engine: Engine):
+    def upload(path: str | None, progress=gr.Progress()):
+        if not path:
+            return gr.update(), gr.update(), gr.update()
+        progress(0.0, desc="reading the file")
+        try:
+            corpus = engine.add_upload(path, os.path.basename(path),
+                                       lambda fraction, message: progress(fraction, desc=message))
+        except UploadError as exc:
+            return f"**Not added.** {_escape_md(str(exc))}", gr.update(), None
+        except Exception as exc:  # anything else: a message, never a traceback
+            logger.exception("upload failed")
+            return f"**Not added.** {type(exc).__name__}", gr.update(), None
+        count = len(engine.documents(corpus))
+        message = f"**Added {_escape_md(corpus.label)}**: {count:,} passages indexed; it is now the selected corpus."
+        return message, gr.Dropdown(choices=_choices(engine), value=corpus.key), None
+
+    return upload
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Rendering a result
+
+
+def render(result: ModeResult) -> list:
+    """A `ModeResult` as the values of its column's components."""
+    values = [result.answer, latency_markdown(result), _chart_data(result.timings)]
+    if result.mode is RetrievalMode.REWRITE:
+        values.append(result.rationale or "")
+    values.append(hits_html(result.hits))
+    return values
+
+
+def latency_markdown(result: ModeResult) -> str:
+    """The error (if any), then the total and every stage in ms: ``**Total 1,234 ms** · rewrite 0 ms · ...``."""
+    lines = []
+    if result.error:
+        lines.append(f"**Error:** {_escape_md(result.error)}")
+    if result.timings:
+        stages = [f"{stage} {result.timings[stage]:,.0f} ms" if stage in result.timings else f"{stage} –"
+                  for stage in STAGES]
+        lines.append(" · ".join([f"**Total {sum(result.timings.values()):,.0f} ms**", *stages]))
+    return "\n\n".join(lines)
+
+
+def hits_html(hits) -> str:
+    if not hits:
+        return ""
+    items = []
+    for hit in hits:
+        text = " ".join(hit.text.split())
+        snippet = text if len(text) <= SNIPPET_CHARS else text[:SNIPPET_CHARS].rsplit(" ", 1)[0] + " …"
+        items.append(
+            f'<li><div class="hit-head"><span class="hit-title">{html.escape(hit.title or hit.id)}</span>'
+            f'<span class="hit-score">{hit.score:.3f}</span></div>'
+            f'<div class="hit-text">{html.escape(snippet)}</div></li>')
+    return f'<div><strong>Retrieved passages</strong> (title, score)<ol class="hits">{"".join(items)}</ol></div>'
+
+
+def _chart_data(timings: dict[str, float]) -> pd.DataFrame:
+    return pd.DataFrame({"stage": list(STAGES), "ms": [round(timings.get(stage, 0.0), 1) for stage in STAGES]})
+
+
+def _escape_md(text: str) -> str:
+    return html.escape(text).replace("*", "\\*").replace("_", "\\_").replace("`", "\\`")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Starting
+
+
+def serve(settings: AppSettings, *, block: bool = True) -> gr.Blocks:
+    """Start the app (`app.launch` sets the offline environment first, then calls this)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.threads:
+        import torch
+
+        torch.set_num_threads(settings.threads)
+    engine = Engine(settings)
+    if settings.preload:
+        threading.Thread(target=engine.preload, name="preload-models", daemon=True).start()
+    demo = build_app(engine)
+    demo.queue(default_concurrency_limit=settings.concurrency)
+    demo.launch(server_name=settings.host, server_port=settings.port, share=False, show_error=False,
+                max_file_size=MAX_UPLOAD_BYTES, ssr_mode=False, pwa=False, mcp_server=False, css=CSS,
+                prevent_thread_lock=not block, footer_links=["api"])
+    return demo
