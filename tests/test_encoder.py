@@ -179,9 +179,9 @@ def test_eos_is_kept_when_truncating(base):
 
 def test_fingerprint_is_stable_and_tracks_what_shapes_a_vector(base):
     assert base.fingerprint == LaSEREncoder.from_pretrained(_models.DEFAULT_BASE).fingerprint
-    assert base.fingerprint == base.with_config(max_length=64).fingerprint  # truncation length: not identity
+    assert base.fingerprint == base.with_config(explicit_template="{query} {rationale}").fingerprint  # query-time only
     for change in ({"num_thinking_steps": 1}, {"pooling": "last"}, {"query_instruction": "Find code"},
-                   {"document_template": "passage: {text}"}, {"append_eos": True}):
+                   {"document_template": "passage: {text}"}, {"append_eos": True}, {"max_length": 64}):
         assert base.with_config(**change).fingerprint != base.fingerprint, change
 
 

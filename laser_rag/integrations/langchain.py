@@ -1,0 +1,129 @@
+"""LangChain adapter: `LaSEREmbeddings` (``Embeddings``) and `LaSERRetriever` (``BaseRetriever`` over a laser_rag
+Qdrant collection, through langchain-qdrant).
+
+Example::
+
+    from laser_rag.integrations.langchain import LaSEREmbeddings, LaSERRetriever
+    from laser_rag.store import connect
+
+    embeddings = LaSEREmbeddings()                       # the embedded default, offline
+    retriever = LaSERRetriever(client=connect(), collection_name="pydoc-laser-k3", embeddings=embeddings, k=5)
+    docs = retriever.invoke("how do I open a file?", k=3)   # Documents; metadata has doc_id, title, score
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Optional
+
+from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
+from langchain_core.documents import Document as LCDocument
+from langchain_core.embeddings import Embeddings
+from langchain_core.retrievers import BaseRetriever
+from langchain_qdrant import QdrantVectorStore
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from laser_rag import store as _store
+from laser_rag.encoders import resolve_encoder
+
+#: Where laser_rag's payload keeps the passage text and its metadata (see `laser_rag.store`).
+CONTENT_PAYLOAD_KEY = "text"
+METADATA_PAYLOAD_KEY = "metadata"
+
+
+class LaSEREmbeddings(BaseModel, Embeddings):
+    """LaSER embeddings for LangChain: ``embed_query`` uses the query template and K latent steps,
+    ``embed_documents`` the document template. Async methods run in a worker thread.
+
+    With no arguments it loads the embedded default (once per process); ``LaSEREmbeddings.from_encoder(enc)``
+    wraps an encoder already loaded.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+
+    source: Optional[str] = Field(
+        default=None,
+        description="Model to load: a LaSER checkpoint directory, 'builtin:laser', a hub id, a .gguf file, a "
+                    "sentence-transformers model ('all-minilm-l6-v2'), or None for the embedded default.",
+    )
+    num_thinking_steps: Optional[int] = Field(
+        default=None, ge=1, description="K latent thinking steps; None keeps the checkpoint's K.")
+    batch_size: int = Field(default=16, gt=0, description="Texts encoded per forward pass.")
+    _encoder: Any = PrivateAttr(default=None)
+
+    def __init__(self, source: Optional[str] = None, *, encoder: Any = None, **data: Any) -> None:
+        super().__init__(source=source, **data)
+        self._encoder = resolve_encoder(encoder, source, self.num_thinking_steps)
+
+    @classmethod
+    def from_encoder(cls, encoder: Any, **data: Any) -> LaSEREmbeddings:
+        """Wrap an already-loaded encoder (a `LaSEREncoder` or any encoder with its protocol): no second load."""
+        return cls(encoder=encoder, **data)
+
+    @property
+    def encoder(self) -> Any:
+        return self._encoder
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self._encoder.encode_documents(list(texts), batch_size=self.batch_size).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._encoder.encode_queries([text], batch_size=self.batch_size)[0].tolist()
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        return await asyncio.to_thread(self.embed_documents, texts)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        return await asyncio.to_thread(self.embed_query, text)
+
+
+class LaSERRetriever(BaseRetriever):
+    """Top-``k`` passages of a laser_rag Qdrant collection for a query, as LangChain Documents.
+
+    The collection's recorded encoder fingerprint is checked against ``embeddings`` on construction
+    (`CollectionMismatchError`). ``k`` is set here and can be overridden per call: ``invoke(query, k=3)``.
+    Each Document has ``id`` = the document id and metadata ``doc_id``, ``title``, ``score`` plus the corpus's own.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    client: Any = Field(description="A qdrant_client.QdrantClient (see laser_rag.store.connect).")
+    collection_name: str = Field(description="The Qdrant collection, filled by laser_rag or LlamaIndex.")
+    embeddings: LaSEREmbeddings = Field(description="Embeds the query; must be the collection's encoder.")
+    k: int = Field(default=4, ge=1, description="How many documents to return.")
+    _vectorstore: QdrantVectorStore = PrivateAttr()
+
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        # after validation, so a CollectionMismatchError is not wrapped into a pydantic ValidationError
+        _store.VectorCollection.open(self.client, self.collection_name, self.embeddings.encoder, create=False)
+        self._vectorstore = QdrantVectorStore(
+            client=self.client,
+            collection_name=self.collection_name,
+            embedding=self.embeddings,
+            content_payload_key=CONTENT_PAYLOAD_KEY,
+            metadata_payload_key=METADATA_PAYLOAD_KEY,
+            validate_collection_config=False,  # checked above, by fingerprint; saves an embedding call
+        )
+
+    @property
+    def vectorstore(self) -> QdrantVectorStore:
+        """The langchain-qdrant vector store underneath (for MMR, filters, ...)."""
+        return self._vectorstore
+
+    def _search(self, query: str, k: Optional[int]) -> list[LCDocument]:
+        found = self._vectorstore.similarity_search_with_score(query, k=k or self.k)
+        documents = []
+        for doc, score in found:
+            doc.metadata["score"] = score
+            doc.id = str(doc.metadata.get("doc_id", doc.metadata.get("_id")))
+            documents.append(doc)
+        return documents
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
+                                k: Optional[int] = None) -> list[LCDocument]:
+        return self._search(query, k)
+
+    async def _aget_relevant_documents(self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun,
+                                       k: Optional[int] = None) -> list[LCDocument]:
+        return await asyncio.to_thread(self._search, query, k)
