@@ -290,6 +290,32 @@ def convert(
 
 
 @app.command()
+def train(
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", exists=True, dir_okay=False,
+                                                   help="A JSON/YAML training config (training/configs/*.yaml); "
+                                                        "default: the built-in defaults.")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config field, KEY=VALUE "
+                                                                          "(repeatable; values read as YAML).")]
+    = None,
+) -> None:
+    """Train (or resume) a LaSER encoder: dual-view self-distillation with LoRA (needs the [train] extra)."""
+    def body():
+        import yaml
+
+        from training.train import main
+
+        fields = {}
+        for item in overrides or []:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise typer.BadParameter(f"--set expects KEY=VALUE, got {item!r}")
+            fields[key] = yaml.safe_load(value)
+        typer.echo(main(str(config) if config else None, **fields))
+
+    _run(body)
+
+
+@app.command()
 def demo(
     host: Annotated[str, typer.Option(help="Address to bind (0.0.0.0 opens the app to your network).")]
     = "127.0.0.1",

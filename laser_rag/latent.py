@@ -61,11 +61,15 @@ def hidden_states(model, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
     return out.last_hidden_state
 
 
-def latent_rollout(model, input_ids: Tensor, attention_mask: Tensor, num_steps: int) -> Tensor:
+def latent_rollout(
+    model, input_ids: Tensor, attention_mask: Tensor, num_steps: int, detach_soft_tokens: bool = False
+) -> Tensor:
     """Run K latent thinking steps with a KV cache; returns the trajectory of last-layer states ``[B, K, H]``.
 
     Step 1 is the text's own last position; each further step appends one soft token computed from the previous
-    state. Only the last position's logits are ever computed.
+    state. Only the last position's logits are ever computed. ``detach_soft_tokens`` (training only) stops the
+    gradient through the soft tokens' vocabulary softmax: the tokens are still the current model's, and the
+    gradient still flows through every step's states and the KV cache.
     """
     if num_steps < 1:
         raise ValueError(f"num_steps must be >= 1, got {num_steps}")
@@ -83,7 +87,7 @@ def latent_rollout(model, input_ids: Tensor, attention_mask: Tensor, num_steps: 
     position = positions[:, -1:]
     ones = attention_mask.new_ones(attention_mask.shape[0], 1)
     for _ in range(num_steps - 1):
-        token = _soft_token_from_hidden(model, state)
+        token = _soft_token_from_hidden(model, state.detach() if detach_soft_tokens else state)
         mask = torch.cat([mask, ones], dim=1)
         position = position + 1
         out = decoder(
