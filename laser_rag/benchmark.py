@@ -46,7 +46,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from laser_rag.datasets import LICENSES, Document, RetrievalDataset, save_beir, shared_dataset
-from laser_rag.evaluation import dense_search, document_text, score_run
+from laser_rag.datasets import document_text
+from laser_rag.evaluation import dense_search, score_run
 
 __all__ = [
     "EvalMode",

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from laser_rag.datasets import Document
-from laser_rag.evaluation import document_text
+from laser_rag.datasets import document_text
 
 
 def _english_stemmer():

@@ -71,6 +71,11 @@ class Document:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+def document_text(doc: Document) -> str:
+    """What an encoder reads for a document: its title on the first line (when it has one), then its text."""
+    return f"{doc.title}\n{doc.text}" if getattr(doc, "title", "") else doc.text
+
+
 @dataclass
 class RetrievalDataset:
     """A BEIR-style retrieval set: corpus, queries and graded relevance (qrels[qid][doc_id] = grade)."""

@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from laser_rag.datasets import document_text
+
 #: Metric names understood by `score_run`: trec_eval measures written ``<measure>_<cutoff>`` (as pytrec_eval
 #: reports them), plus ``recip_rank@<k>`` for MRR@k (reciprocal rank on the run cut to its top k).
 DEFAULT_METRICS = ("ndcg_cut_10", "recall_10", "recall_100", "recip_rank@10")
@@ -105,11 +107,6 @@ def dense_search(
             order = candidates[np.lexsort((candidates, -scores[row, candidates]))]
             run[query_ids[start + row]] = {doc_ids[j]: float(scores[row, j]) for j in order}
     return run
-
-
-def document_text(doc) -> str:
-    """How a corpus `Document` is shown to an encoder: its title on the first line (when it has one), then its text."""
-    return f"{doc.title}\n{doc.text}" if getattr(doc, "title", "") else doc.text
 
 
 def evaluate_encoder(

@@ -43,7 +43,7 @@ import platformdirs
 from qdrant_client import QdrantClient, models
 from tqdm.auto import tqdm
 
-from laser_rag.datasets import Document
+from laser_rag.datasets import Document, document_text
 
 logger = logging.getLogger(__name__)
 
@@ -208,11 +208,6 @@ def collection_name(corpus: str, label: str) -> str:
         return "-".join(part for part in kept.split("-") if part) or "default"
 
     return f"{clean(corpus)}-{clean(label)}"
-
-
-def embedding_text(doc: Document) -> str:
-    """What gets embedded for a document: its title on the first line (when it has one), then its text."""
-    return f"{doc.title}\n{doc.text}" if doc.title else doc.text
 
 
 def build_payload(doc: Document) -> dict[str, Any]:
@@ -468,7 +463,7 @@ def _encode_documents(encoder, batch: list[Document], batch_size: int,
     """Encode a batch; the encoder's TruncationWarning is collected into ``truncations``, other warnings pass."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        vectors = encoder.encode_documents([embedding_text(doc) for doc in batch], batch_size=batch_size,
+        vectors = encoder.encode_documents([document_text(doc) for doc in batch], batch_size=batch_size,
                                            show_progress_bar=False)
     for warning in caught:
         if warning.category.__name__ == "TruncationWarning":

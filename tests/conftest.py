@@ -68,9 +68,9 @@ def short_passages():
 @pytest.fixture(scope="session")
 def laser_vectors(encoder, short_passages):
     """`short_passages` encoded once per session by the default encoder, as `VectorCollection.index` would."""
-    from laser_rag.store import embedding_text
+    from laser_rag.datasets import document_text
 
-    return encoder.encode_documents([embedding_text(doc) for doc in short_passages])
+    return encoder.encode_documents([document_text(doc) for doc in short_passages])
 
 
 @pytest.fixture(scope="session")

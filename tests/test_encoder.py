@@ -80,6 +80,24 @@ def test_kv_cached_rollout_equals_uncached_recomputation(base, steps):
     assert_same_trajectory(cached, reference)
 
 
+def test_detached_soft_tokens_change_the_gradient_not_the_states(monkeypatch):
+    """Training's ``detach_soft_tokens``: the same trajectory; the soft tokens are built from states that carry no
+    gradient (so the loss does not reach the model through the vocabulary softmax), the steps themselves do."""
+    import laser_rag.latent as latent
+
+    model = _tiny_model("qwen3")
+    input_ids = torch.randint(0, 1000, (2, 6))
+    mask = torch.ones_like(input_ids)
+    seen = []
+    original = latent._soft_token_from_hidden
+    monkeypatch.setattr(latent, "_soft_token_from_hidden", lambda m, h: seen.append(h.requires_grad) or original(m, h))
+    full = latent_rollout(model, input_ids, mask, 3)
+    detached = latent_rollout(model, input_ids, mask, 3, detach_soft_tokens=True)
+    torch.testing.assert_close(full, detached)
+    assert seen == [True, True, False, False]
+    assert detached[:, 1:].requires_grad
+
+
 def _tiny_model(model_type: str):
     from transformers import AutoConfig, AutoModelForCausalLM
 

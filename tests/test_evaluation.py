@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from laser_rag.datasets import Document, RetrievalDataset
-from laser_rag.evaluation import dense_search, document_text, evaluate_encoder, score_run
+from laser_rag.datasets import document_text
+from laser_rag.evaluation import dense_search, evaluate_encoder, score_run
 
 QRELS = {"q1": {"d1": 1, "d3": 1}, "q2": {"d2": 2, "d4": 1}, "q3": {"d5": 1}, "q4": {"d1": 0}}
 RUN = {

@@ -73,6 +73,9 @@ def test_configs_load(tmp_path):
     assert ramped.loss_weights(0.75).output_kd == 10.0 and ramped.loss_weights(0.25).latent_cl == 1.0
     as_json = tmp_path / "c.json"
     as_json.write_text(json.dumps({"mode": "latent-only", "lora_r": 4}))
+    assert TrainConfig.load(None, learning_rate="6e-4").learning_rate == 6e-4  # YAML 1.1 reads 6e-4 as a string
+    with pytest.raises(ValueError, match="learning_rate"):
+        TrainConfig(learning_rate="fast")
     config = TrainConfig.load(as_json, seed=3)
     assert (config.mode, config.lora_r, config.seed) == (Mode.LATENT_ONLY, 4, 3)
     with pytest.raises(ValueError, match="unknown"):
@@ -134,8 +137,15 @@ def test_one_step_on_another_architecture(encoder, shared_data, tmp_path):
                          tie_word_embeddings=False)
     Qwen2ForCausalLM(config).save_pretrained(backbone)
     encoder.tokenizer.save_pretrained(backbone)
-    final = main(str(CONFIGS / "tiny.yaml"), backbone=str(backbone), max_steps=1, lora_targets=["q_proj", "v_proj"],
-                 output_dir=str(tmp_path / "run"))
+    from typer.testing import CliRunner
+
+    from laser_rag.cli import app
+
+    result = CliRunner().invoke(app, ["train", "--config", str(CONFIGS / "tiny.yaml"), "--set", f"backbone={backbone}",
+                                      "--set", "max_steps=1", "--set", "lora_targets=[q_proj, v_proj]",
+                                      "--set", f"output_dir={tmp_path / 'run'}"])
+    assert result.exit_code == 0, result.output
+    final = Path(result.stdout.strip().splitlines()[-1])
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["reload_max_abs_diff"] <= 1e-5
     assert json.loads((final / "laser_config.json").read_text())["base_model"] == str(backbone)

@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 
 from laser_rag import datasets
 from laser_rag.bm25 import BM25Index
-from laser_rag.datasets import Document
-from laser_rag.evaluation import document_text
+from laser_rag.datasets import Document, document_text
 
 #: The sources `build_training_set` knows, by their `laser_rag.datasets.shared_dataset` name.
 SOURCES = ("strategyqa", "scifact", "hotpotqa_evidence")
@@ -51,7 +50,7 @@ class TrainExample:
 @dataclass
 class TrainingSet:
     examples: list[TrainExample]
-    #: Document id -> the text the encoder reads (`laser_rag.evaluation.document_text`).
+    #: Document id -> the text the encoder reads (`laser_rag.datasets.document_text`).
     documents: dict[str, str]
 
 
