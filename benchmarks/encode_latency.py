@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -19,7 +20,7 @@ from pathlib import Path
 import torch
 
 from laser_rag import LaSEREncoder
-from laser_rag.datasets import shared_data_dir, shared_dataset
+from laser_rag.datasets import document_text, shared_data_dir, shared_dataset
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -79,8 +80,9 @@ def main() -> None:
     strategy = shared_dataset("strategyqa", split="validation")
     queries = list(strategy.queries.values())[: args.batch_size]
     scifact = shared_dataset("scifact", split="validation")
-    docs = [f"{d.title}\n{d.text}" for d in scifact.corpus[: args.batch_size * args.doc_batches]]
+    docs = [document_text(d) for d in scifact.corpus[: args.batch_size * args.doc_batches]]
     ks = (1, 3, 5)
+    load_before = [round(x, 2) for x in os.getloadavg()]
 
     for k in ks:  # warm-up: allocator, thread pools, lazy kernels
         encoder.encode_queries(queries, num_thinking_steps=k, batch_size=args.batch_size)
@@ -102,7 +104,8 @@ def main() -> None:
     results = {
         "model": encoder.config.base_model, "fingerprint": encoder.fingerprint,
         "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                    "torch": torch.__version__},
+                    "torch": torch.__version__, "cpus": os.cpu_count(),
+                    "load_average_before": load_before, "load_average_after": [round(x, 2) for x in os.getloadavg()]},
         "batch_size": args.batch_size, "rounds": args.rounds,
         "query_tokens_mean": statistics.mean(query_lengths), "doc_tokens_mean": statistics.mean(doc_lengths),
         "matmul_gflops": peak / 1e9, "per_k": {},
