@@ -62,13 +62,12 @@ ROWS = (
 
 def evaluate_row(row: Row, sets: list[str], split: str) -> dict:
     from laser_rag import LaSEREncoder
-    from laser_rag.datasets import shared_dataset
-    from laser_rag.evaluation import evaluate_encoder
+    from training.train import evaluate
 
     overrides = {"num_thinking_steps": row.num_thinking_steps} if row.num_thinking_steps else {}
     encoder = LaSEREncoder.from_pretrained(row.source, **overrides)
     load = [round(x, 2) for x in os.getloadavg()]
-    metrics = {name: evaluate_encoder(encoder, shared_dataset(name, split), show_progress_bar=False) for name in sets}
+    metrics = evaluate(encoder, sets, split)
     result = {"label": row.label, "source": row.source, "num_thinking_steps": encoder.config.num_thinking_steps,
               "metrics": metrics, "eval_command": row.eval_command(), "train_command": row.train_command(),
               "eval_load_average": [load, [round(x, 2) for x in os.getloadavg()]]}

@@ -257,7 +257,8 @@ def make_batch(examples: list[TrainExample], config: TrainConfig, rng: random.Ra
     for e in examples:
         for doc_id in rng.sample(e.negatives, min(config.hard_negatives, len(e.negatives))):
             add(doc_id)
-    exclude = torch.tensor([[d in set(e.positives) for d in doc_ids] for e in examples], dtype=torch.bool)
+    relevant = [set(e.positives) for e in examples]
+    exclude = torch.tensor([[d in positives for d in doc_ids] for positives in relevant], dtype=torch.bool)
     return Batch(examples, doc_ids, torch.tensor(positive_index), exclude)
 
 
