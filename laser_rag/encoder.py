@@ -29,6 +29,22 @@ class TruncationWarning(UserWarning):
     """Some inputs were longer than ``max_length`` tokens and were cut. Escalate with ``warnings.simplefilter``."""
 
 
+def tokenize_prompts(
+    tokenizer, prompts: Sequence[str], max_length: int, append_eos: bool, offsets: bool = False
+) -> tuple[list[list[int]], int, list[list[tuple[int, int]]] | None]:
+    """How every encoder input is tokenised: special tokens added, cut to ``max_length`` with room kept for the EOS
+    that ``append_eos`` appends. Returns the ids, how many prompts were cut, and (``offsets=True``, fast tokenizers
+    only) each kept token's character span in its prompt, for the training code that locates rationale segments."""
+    eos = [tokenizer.eos_token_id] if append_eos else []
+    budget = max_length - len(eos)
+    encoded = tokenizer(list(prompts), add_special_tokens=True, truncation=True, max_length=budget + 1,
+                        return_attention_mask=False, return_offsets_mapping=offsets)
+    ids = encoded["input_ids"]
+    truncated = sum(len(x) > budget for x in ids)
+    spans = [list(x[:budget]) for x in encoded["offset_mapping"]] if offsets else None
+    return [list(x[:budget]) + eos for x in ids], truncated, spans
+
+
 def default_source() -> str:
     """The embedded default: the shipped LaSER adapter on SmolLM2-135M, or the bare backbone before one exists."""
     shipped = BUILTIN_CHECKPOINTS["laser"]
@@ -232,12 +248,8 @@ class LaSEREncoder:
 
     def tokenize(self, prompts: Sequence[str]) -> tuple[list[list[int]], int]:
         """Token ids of already-templated prompts, cut to ``max_length`` (EOS kept); and how many were cut."""
-        eos = [self.tokenizer.eos_token_id] if self.config.append_eos else []
-        budget = self.config.max_length - len(eos)
-        ids = self.tokenizer(list(prompts), add_special_tokens=True, truncation=True, max_length=budget + 1,
-                             return_attention_mask=False)["input_ids"]
-        truncated = sum(len(x) > budget for x in ids)
-        return [x[:budget] + eos for x in ids], truncated
+        ids, truncated, _ = tokenize_prompts(self.tokenizer, prompts, self.config.max_length, self.config.append_eos)
+        return ids, truncated
 
     def pad(self, ids: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Left-pad token id lists into ``(input_ids, attention_mask)`` on the encoder's device."""

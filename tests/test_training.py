@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from training.data import HELD_OUT_SPLITS, SOURCES, build_training_set
-from training.train import Mode, TrainConfig, main, plan_batches, train
+from training.train import Mode, TrainConfig, _check_same_run, main, plan_batches, train
 
 CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
 
@@ -80,6 +80,20 @@ def test_configs_load(tmp_path):
     assert (config.mode, config.lora_r, config.seed) == (Mode.LATENT_ONLY, 4, 3)
     with pytest.raises(ValueError, match="unknown"):
         TrainConfig.load(as_json, learning_rte=1.0)
+
+
+def test_resuming_compares_only_the_settings_a_mode_reads():
+    basic = TrainConfig(mode="basic")
+    saved = basic.to_dict() | {"kd_warmup_ratio": 0.0, "soft_token_gradient": True, "num_thinking_steps": 5}
+    _check_same_run(saved, basic)  # basic never reads them
+    with pytest.raises(ValueError, match="kd_warmup_ratio"):
+        _check_same_run(saved, TrainConfig(mode="laser", num_thinking_steps=5, soft_token_gradient=True))
+    with pytest.raises(ValueError, match="learning_rate"):
+        _check_same_run(basic.to_dict() | {"learning_rate": 1e-4}, basic)
+    no_kd = TrainConfig(mode="no-output-kd")
+    _check_same_run(no_kd.to_dict() | {"output_kd_weight": 3.0}, no_kd)
+    with pytest.raises(ValueError, match="trajectory_kd_weight"):
+        _check_same_run(no_kd.to_dict() | {"trajectory_kd_weight": 3.0}, no_kd)
 
 
 def _log_steps(run: Path) -> list[int]:

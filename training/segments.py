@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from laser_rag.config import LaSERConfig
+from laser_rag.encoder import tokenize_prompts
 
 _NUMBERED = re.compile(r"(?m)^\s*(?:step\s*)?\(?\d+[.):]\s+", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9#])")
@@ -84,8 +85,8 @@ def explicit_inputs(
     """Build the explicit-view prompt for ``query`` and its rationale ``segments`` and locate every segment end.
 
     The prompt is ``config.format_explicit(query, rationale)`` with the segments joined by ``separator``; it is
-    tokenised like `LaSEREncoder.tokenize` does (special tokens added, cut to ``max_length`` with room kept for
-    the EOS that ``config.append_eos`` appends). A segment whose last character falls beyond the cut is dropped.
+    tokenised by `laser_rag.encoder.tokenize_prompts`, as every encoder input is (special tokens added, cut to
+    ``max_length`` with room kept for the EOS that ``config.append_eos`` appends). A segment whose last character falls beyond the cut is dropped.
 
     Example::
 
@@ -97,12 +98,8 @@ def explicit_inputs(
     rationale, ends = join_segments(segments, separator)
     start = config.format_explicit(query, _SENTINEL).index(_SENTINEL)  # where the rationale begins in the prompt
     prompt = config.format_explicit(query, rationale)
-    encoded = tokenizer(prompt, add_special_tokens=True, return_offsets_mapping=True, return_attention_mask=False)
-    eos = [tokenizer.eos_token_id] if config.append_eos else []
-    budget = max_length - len(eos)
-    ids = list(encoded["input_ids"][:budget]) + eos
-    offsets = encoded["offset_mapping"][:budget]
-    return ExplicitInput(ids=ids, segment_ends=_covering_tokens(offsets, [start + e - 1 for e in ends]))
+    ids, _, offsets = tokenize_prompts(tokenizer, [prompt], max_length, config.append_eos, offsets=True)
+    return ExplicitInput(ids=ids[0], segment_ends=_covering_tokens(offsets[0], [start + e - 1 for e in ends]))
 
 
 def _covering_tokens(offsets: Sequence[tuple[int, int]], chars: Sequence[int]) -> list[int]:

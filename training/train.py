@@ -55,6 +55,21 @@ class Mode(str, Enum):
     def uses_explicit_view(self) -> bool:
         return self not in (Mode.BASIC, Mode.LATENT_ONLY)
 
+    @property
+    def unused_fields(self) -> frozenset[str]:
+        """`TrainConfig` fields this mode never reads (a resumed run may differ in them)."""
+        unused = set()
+        if not self.uses_explicit_view:
+            unused |= {"explicit_cl_weight", "output_kd_weight", "trajectory_kd_weight", "kd_temperature",
+                       "kd_warmup_ratio", "max_explicit_length", "segment_separator"}
+        if self is Mode.BASIC:  # K=1: no latent token is ever fed back
+            unused |= {"num_thinking_steps", "pooling", "soft_token_gradient"}
+        if self is Mode.NO_OUTPUT_KD:
+            unused.add("output_kd_weight")
+        if self is Mode.NO_TRAJECTORY:
+            unused.add("trajectory_kd_weight")
+        return frozenset(unused)
+
 
 @dataclass
 class TrainConfig:
@@ -363,7 +378,7 @@ def _save_checkpoint(run: Path, model: DualViewModel, optimizer, scheduler, step
 
 
 def _check_same_run(saved: dict[str, Any], config: TrainConfig) -> None:
-    ignore = {"eval_every", "save_every", "threads", "export_dir"}
+    ignore = {"eval_every", "save_every", "threads", "export_dir"} | config.mode.unused_fields
     current, defaults = config.to_dict(), TrainConfig().to_dict()  # fields added since a run keep their default
     changed = sorted(k for k in current if k not in ignore and saved.get(k, defaults[k]) != current[k])
     if changed:
