@@ -117,15 +117,22 @@ def evaluate_encoder(
     metrics: Sequence[str] = DEFAULT_METRICS,
     batch_size: int = 16,
     show_progress_bar: bool | None = None,
+    rationales: Mapping[str, str] | None = None,
 ) -> dict[str, float]:
     """Encode a `RetrievalDataset`'s judged queries and its corpus with ``encoder``, search exactly, score.
 
-    ``num_thinking_steps`` overrides the encoder's K for queries and documents alike. Returns the metrics plus
-    ``num_queries``, ``num_docs`` and the encoding time in seconds (``seconds``).
+    ``num_thinking_steps`` overrides the encoder's K for queries and documents alike. ``rationales`` (query id ->
+    text) scores the explicit view instead: each query read together with its rationale in one pass (queries
+    without one are left out). Returns the metrics plus ``num_queries``, ``num_docs`` and the encoding time in
+    seconds (``seconds``).
     """
     started = time.perf_counter()
-    qids = [qid for qid in dataset.queries if any(g > 0 for g in dataset.qrels.get(qid, {}).values())]
+    qids = [qid for qid in dataset.queries if any(g > 0 for g in dataset.qrels.get(qid, {}).values())
+            and (rationales is None or qid in rationales)]
+    if not qids:
+        raise ValueError(f"{dataset.name}: no judged query to evaluate")
     q = encoder.encode_queries([dataset.queries[qid] for qid in qids], num_thinking_steps=num_thinking_steps,
+                               rationales=None if rationales is None else [rationales[qid] for qid in qids],
                                batch_size=batch_size, show_progress_bar=show_progress_bar)
     d = encoder.encode_documents([document_text(doc) for doc in dataset.corpus], num_thinking_steps=num_thinking_steps,
                                  batch_size=batch_size, show_progress_bar=show_progress_bar)

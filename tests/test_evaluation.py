@@ -58,8 +58,10 @@ class _LookupEncoder:
         self.vectors = vectors
         self.calls = []
 
-    def _encode(self, texts, num_thinking_steps=None, **_):
+    def _encode(self, texts, num_thinking_steps=None, rationales=None, **_):
         self.calls.append(num_thinking_steps)
+        if rationales is not None:
+            texts = [f"{t} | {r}" for t, r in zip(texts, rationales)]
         return np.array([self.vectors[t] for t in texts], dtype=np.float32)
 
     encode_queries = encode_documents = _encode
@@ -82,3 +84,16 @@ def test_evaluate_encoder_end_to_end():
     assert got["num_queries"] == 2 and got["num_docs"] == 3
     assert encoder.calls == [1, 1]
     assert document_text(dataset.corpus[1]) == "B\nbeta"
+
+
+def test_evaluate_encoder_scores_the_explicit_view_with_rationales():
+    dataset = RetrievalDataset(
+        name="tiny", corpus=[Document("d1", "alpha"), Document("d2", "beta")],
+        queries={"q1": "which", "q2": "other"}, qrels={"q1": {"d2": 1}, "q2": {"d1": 1}},
+    )
+    encoder = _LookupEncoder({"which": [1, 0], "which | it is beta": [0, 1], "alpha": [1, 0], "beta": [0, 1]})
+    assert evaluate_encoder(encoder, dataset, k=10, rationales={"q1": "it is beta"}) | {"seconds": 0} == {
+        "ndcg_cut_10": 1.0, "recall_10": 1.0, "recall_100": 1.0, "recip_rank@10": 1.0,
+        "num_queries": 1, "num_docs": 2, "seconds": 0}  # q2 has no rationale: left out
+    with pytest.raises(ValueError, match="no judged query"):
+        evaluate_encoder(encoder, dataset, rationales={})

@@ -9,7 +9,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from training.data import HELD_OUT_SPLITS, SOURCES, build_training_set
+from laser_rag.datasets import shared_dataset
+from training.data import HELD_OUT_SPLITS, SOURCES, build_training_set, rationales
 from training.train import Mode, TrainConfig, _check_same_run, main, plan_batches, train
 
 CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
@@ -43,6 +44,15 @@ def test_no_held_out_query_is_trained_on_and_negatives_are_never_positives(train
             assert not {_norm(training_set.documents[d]) for d in e.negatives} & {
                 _norm(training_set.documents[p]) for p in e.positives}
             assert not set(e.negatives) & held_docs
+
+
+def test_held_out_rationales_are_the_explicit_views_input(shared_data):
+    for source in ("strategyqa", "hotpotqa_evidence"):
+        by_query = rationales(source, "validation")
+        dataset = shared_dataset(source, "validation")
+        judged = {q for q, docs in dataset.qrels.items() if any(g > 0 for g in docs.values())}
+        assert by_query and set(by_query) == judged
+        assert all(text.strip() for text in by_query.values())
 
 
 def test_plan_is_seeded_single_source_and_follows_the_mix(training_set):

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from laser_rag import datasets
 from laser_rag.bm25 import BM25Index
 from laser_rag.datasets import Document, document_text
+from training.segments import join_segments
 
 #: The sources `build_training_set` knows, by their `laser_rag.datasets.shared_dataset` name.
 SOURCES = ("strategyqa", "scifact", "hotpotqa_evidence")
@@ -107,6 +108,11 @@ def hotpotqa_examples(split: str = "train") -> list[TrainExample]:
 
 
 _BUILDERS = {"strategyqa": strategyqa_examples, "scifact": scifact_examples, "hotpotqa_evidence": hotpotqa_examples}
+
+
+def rationales(source: str, split: str) -> dict[str, str]:
+    """Query id -> the explicit view's rationale (segments joined as in training) for ``source``'s ``split``."""
+    return {e.qid: join_segments(e.segments)[0] for e in _BUILDERS[source](split)}
 
 
 def held_out_relevant(source: str) -> set[str]:

@@ -33,6 +33,7 @@ class Row:
     source: str  # what LaSEREncoder.from_pretrained loads
     num_thinking_steps: int | None = None  # K override for untrained backbones
     config: str | None = None  # the training config that produced the checkpoint
+    explicit: bool = False  # evaluate the explicit view (query + rationale: the teacher) instead of the latent one
 
     @property
     def run(self) -> Path | None:
@@ -57,6 +58,8 @@ ROWS = (
     _trained("laser", "LaSER: all four losses, K=3"),
     _trained("no-output-kd", "LaSER w/o output KD"),
     _trained("no-trajectory", "LaSER w/o trajectory alignment"),
+    Row("laser-teacher", "LaSER's explicit view: query + rationale, one pass (the teacher; not available at "
+        "inference)", "runs/laser/final", explicit=True),
 )
 
 
@@ -67,8 +70,9 @@ def evaluate_row(row: Row, sets: list[str], split: str) -> dict:
     overrides = {"num_thinking_steps": row.num_thinking_steps} if row.num_thinking_steps else {}
     encoder = LaSEREncoder.from_pretrained(row.source, **overrides)
     load = [round(x, 2) for x in os.getloadavg()]
-    metrics = evaluate(encoder, sets, split)
-    result = {"label": row.label, "source": row.source, "num_thinking_steps": encoder.config.num_thinking_steps,
+    metrics = evaluate(encoder, sets, split, explicit=row.explicit)
+    steps = 1 if row.explicit else encoder.config.num_thinking_steps
+    result = {"label": row.label, "source": row.source, "num_thinking_steps": steps,
               "metrics": metrics, "eval_command": row.eval_command(), "train_command": row.train_command(),
               "eval_load_average": [load, [round(x, 2) for x in os.getloadavg()]]}
     if row.run is not None and (row.run / "summary.json").is_file():
@@ -131,8 +135,8 @@ def cli(argv: list[str] | None = None) -> None:
     for row in ROWS:
         if row.name not in args.rows or (row.name in report["rows"] and not args.force):
             continue
-        if row.config and not Path(row.source, "laser_config.json").is_file():
-            print(f"skip {row.name}: {row.source} not trained yet ({row.train_command()})")
+        if row.source.startswith("runs/") and not Path(row.source, "laser_config.json").is_file():
+            print(f"skip {row.name}: {row.source} not trained yet")
             continue
         started = time.perf_counter()
         report["rows"][row.name] = evaluate_row(row, args.sets, args.split)

@@ -402,12 +402,17 @@ def _load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def evaluate(encoder: LaSEREncoder, names: list[str], split: str = "validation") -> dict[str, dict[str, float]]:
-    """nDCG@10 etc. of ``encoder`` on each named shared dataset's ``split``."""
+def evaluate(
+    encoder: LaSEREncoder, names: list[str], split: str = "validation", explicit: bool = False
+) -> dict[str, dict[str, float]]:
+    """nDCG@10 etc. of ``encoder`` on each named shared dataset's ``split``; ``explicit``: of its explicit view
+    (the teacher: each query read with its rationale from `training.data.rationales`; no use at inference)."""
     from laser_rag.datasets import shared_dataset
     from laser_rag.evaluation import evaluate_encoder
+    from training.data import rationales
 
-    return {name: evaluate_encoder(encoder, shared_dataset(name, split), show_progress_bar=False) for name in names}
+    return {name: evaluate_encoder(encoder, shared_dataset(name, split), show_progress_bar=False,
+                                   rationales=rationales(name, split) if explicit else None) for name in names}
 
 
 def reload_difference(model: DualViewModel, directory: Path, texts: list[str]) -> float:
