@@ -173,3 +173,22 @@ def test_one_step_on_another_architecture(encoder, shared_data, tmp_path):
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["reload_max_abs_diff"] <= 1e-4
     assert json.loads((final / "laser_config.json").read_text())["base_model"] == str(backbone)
+
+
+def test_report_table_has_steps_and_relative_gains():
+    from training.report import markdown
+
+    def row(label, ndcg, steps=None):
+        metrics = {s: {"ndcg_cut_10": ndcg, "recall_10": ndcg} for s in ("strategyqa", "hotpotqa_evidence")}
+        out = {"label": label, "num_thinking_steps": 3, "metrics": metrics, "train_command": "", "eval_command": "x"}
+        if steps:
+            out["train"] = {"steps": steps, "train_seconds": 600, "cpu_seconds": 540, "seconds_per_step": 4,
+                            "cpu_seconds_per_step": 3}
+        return out
+
+    table = markdown({"eval_sets": ["strategyqa", "hotpotqa_evidence"], "split": "validation",
+                      "rows": {"basic": row("B", 0.5, 160), "laser": row("L", 0.55, 160), "backbone-k1": row("U", 0.1)}})
+    lines = table.splitlines()
+    assert lines[0].startswith("| model | K | steps | strategyqa nDCG@10 |")
+    assert "| B | 3 | 160 | 0.5000 |" in lines[2] and "| U | 3 | - |" in lines[4]
+    assert "LaSER vs basic on strategyqa: +10.0% relative nDCG@10." in table and "latent-only" not in table

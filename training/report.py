@@ -56,8 +56,9 @@ ROWS = (
     _trained("basic", "basic: contrastive, K=1 (fair baseline)"),
     _trained("latent-only", "latent-only: contrastive, K=3 (GIRCSE-like)"),
     _trained("laser", "LaSER: all four losses, K=3"),
-    _trained("no-output-kd", "LaSER w/o output KD"),
-    _trained("no-trajectory", "LaSER w/o trajectory alignment"),
+    _trained("laser-80", "LaSER at 80 steps (the ablations' reference)"),
+    _trained("no-output-kd", "LaSER w/o output KD, 80 steps"),
+    _trained("no-trajectory", "LaSER w/o trajectory alignment, 80 steps"),
     Row("laser-teacher", "LaSER's explicit view: query + rationale, one pass (the teacher; not available at "
         "inference)", "runs/laser/final", explicit=True),
 )
@@ -85,12 +86,12 @@ def evaluate_row(row: Row, sets: list[str], split: str) -> dict:
 
 def markdown(report: dict) -> str:
     sets = report["eval_sets"]
-    head = (["model", "K"] + [f"{s} {m}" for s in sets for m in ("nDCG@10", "R@10")]
+    head = (["model", "K", "steps"] + [f"{s} {m}" for s in sets for m in ("nDCG@10", "R@10")]
             + ["mean nDCG@10", "train wall", "train CPU", "s/step (CPU s/step)", "command"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, row in report["rows"].items():
         m = row["metrics"]
-        cells = [row["label"], str(row["num_thinking_steps"])]
+        cells = [row["label"], str(row["num_thinking_steps"]), str(row["train"]["steps"]) if "train" in row else "-"]
         cells += [f"{m[s][k]:.4f}" for s in sets for k in ("ndcg_cut_10", "recall_10")]
         cells.append(f"{sum(m[s]['ndcg_cut_10'] for s in sets) / len(sets):.4f}")
         train = row.get("train")
@@ -107,10 +108,11 @@ def markdown(report: dict) -> str:
              "Train wall: wall-clock time on the 2 shared cores (other engineers' jobs ran at the same time; the "
              "load averages are in training.json); train CPU: the training process's CPU time (1 torch thread), "
              "about what the run takes on one free core."]
-    if "laser" in rows and "basic" in rows:
-        for s in sets:
-            a, b = rows["laser"]["metrics"][s]["ndcg_cut_10"], rows["basic"]["metrics"][s]["ndcg_cut_10"]
-            notes.append(f"LaSER vs basic on {s}: {100 * (a - b) / b:+.1f}% relative nDCG@10.")
+    for other in ("basic", "latent-only"):
+        if "laser" in rows and other in rows:
+            for s in sets:
+                a, b = rows["laser"]["metrics"][s]["ndcg_cut_10"], rows[other]["metrics"][s]["ndcg_cut_10"]
+                notes.append(f"LaSER vs {other} on {s}: {100 * (a - b) / b:+.1f}% relative nDCG@10.")
     notes += [f"{s}: {LICENSES[s]}" for s in sets]
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
 
