@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import FileLock
 from tqdm.auto import tqdm
 
 from laser_rag.datasets import LICENSES, Document, RetrievalDataset, save_beir, shared_dataset
@@ -291,17 +292,43 @@ def document_vectors(encoder, documents: Sequence[Document], *, cache_dir: str |
     identity = {"encoder": encoder.fingerprint, "max_length": _max_length(encoder), "corpus": corpus_hash(documents)}
     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
     final = root / f"{key}.npy"
-    if final.is_file():
-        vectors = np.load(final, allow_pickle=False)
-        if vectors.shape == (len(documents), encoder.dimension):
-            return vectors, 0.0, True
-    parts = root / f"{key}.partial"
+    shape = (len(documents), encoder.dimension)
+    cached = _load_vectors(final, shape)
+    if cached is not None:
+        return cached, 0.0, True
+    root.mkdir(parents=True, exist_ok=True)
+    # Another process encoding the same corpus with the same encoder (two evals, a notebook beside an eval) holds
+    # this lock: wait for it and read its result rather than write the same chunks at the same time.
+    with FileLock(str(root / f"{key}.lock")):
+        cached = _load_vectors(final, shape)
+        if cached is not None:
+            return cached, 0.0, True
+        vectors, seconds = _encode_in_chunks(encoder, documents, root / f"{key}.partial", batch_size, chunk_size,
+                                             progress)
+        _save_npy(final, vectors)
+        (root / f"{key}.json").write_text(json.dumps({**identity, "label": _describe(encoder),
+                                                      "documents": len(documents), "seconds": round(seconds, 1)},
+                                                     indent=2), encoding="utf-8")
+    return vectors, seconds, False
+
+
+def _load_vectors(path: Path, shape: tuple[int, int]) -> np.ndarray | None:
+    if path.is_file():
+        vectors = np.load(path, allow_pickle=False)
+        if vectors.shape == shape:
+            return vectors
+    return None
+
+
+def _encode_in_chunks(encoder, documents: Sequence[Document], parts: Path, batch_size: int, chunk_size: int,
+                      progress: bool) -> tuple[np.ndarray, float]:
+    """Encode ``documents`` chunk by chunk, each chunk saved under ``parts`` as it finishes (and reused by a rerun
+    after an interruption); the chunks are removed once all are done."""
     parts.mkdir(parents=True, exist_ok=True)
     texts = [document_text(doc) for doc in documents]
     chunks, seconds = [], 0.0
-    starts = range(0, len(texts), chunk_size)
     bar = tqdm(total=len(texts), desc=f"documents ({_describe(encoder)})", unit="doc", disable=not progress)
-    for start in starts:
+    for start in range(0, len(texts), chunk_size):
         part = parts / f"{start:09d}.npy"
         block = texts[start:start + chunk_size]
         if part.is_file():
@@ -316,13 +343,10 @@ def document_vectors(encoder, documents: Sequence[Document], *, cache_dir: str |
         bar.update(len(block))
     bar.close()
     vectors = np.concatenate(chunks) if chunks else np.zeros((0, encoder.dimension), dtype=np.float32)
-    _save_npy(final, vectors)
-    (root / f"{key}.json").write_text(json.dumps({**identity, "label": _describe(encoder), "documents": len(texts),
-                                                  "seconds": round(seconds, 1)}, indent=2), encoding="utf-8")
     for part in parts.glob("*.npy"):
         part.unlink()
     parts.rmdir()
-    return vectors, seconds, False
+    return vectors, seconds
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:

@@ -125,6 +125,29 @@ def test_an_interrupted_encoding_resumes_from_its_chunks(tmp_path):
     assert encoder.encoded == 2 and vectors.shape == (4, 3)  # the first chunk came from disk
 
 
+def test_two_evals_encoding_the_same_corpus_share_one_encoding(tmp_path):
+    import threading
+    import time
+
+    corpus = _tiny().corpus
+
+    class Slow(CountingEncoder):
+        def encode_documents(self, texts, **kwargs):
+            time.sleep(0.2)  # long enough for the other caller to arrive while this one encodes
+            return super().encode_documents(texts, **kwargs)
+
+    encoder, results = Slow(), []
+    callers = [threading.Thread(target=lambda: results.append(document_vectors(
+        encoder, corpus, cache_dir=tmp_path, chunk_size=2, progress=False))) for _ in range(2)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    assert len(results) == 2 and encoder.encoded == 4  # encoded once; the second caller read the cache
+    assert sorted(cached for _, _, cached in results) == [False, True]
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+
+
 # ----------------------------------------------------------------------------------------------- reports
 
 
