@@ -56,11 +56,13 @@ ROWS = (
     _trained("basic", "basic: contrastive, K=1 (fair baseline)"),
     _trained("latent-only", "latent-only: contrastive, K=3 (GIRCSE-like)"),
     _trained("laser", "LaSER: all four losses, K=3"),
-    _trained("laser-80", "LaSER at 80 steps (the ablations' reference)"),
-    _trained("no-output-kd", "LaSER w/o output KD, 80 steps"),
-    _trained("no-trajectory", "LaSER w/o trajectory alignment, 80 steps"),
     Row("laser-teacher", "LaSER's explicit view: query + rationale, one pass (the teacher; not available at "
         "inference)", "runs/laser/final", explicit=True),
+    _trained("basic-80", "basic, 80 steps"),
+    _trained("latent-only-80", "latent-only, 80 steps"),
+    _trained("laser-80", "LaSER, 80 steps (the ablations' reference)"),
+    _trained("no-output-kd", "LaSER w/o output KD, 80 steps"),
+    _trained("no-trajectory", "LaSER w/o trajectory alignment, 80 steps"),
 )
 
 
