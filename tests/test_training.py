@@ -186,8 +186,8 @@ def test_report_table_has_steps_and_relative_gains():
                             "cpu_seconds_per_step": 3}
         return out
 
-    table = markdown({"eval_sets": ["strategyqa", "hotpotqa_evidence"], "split": "validation",
-                      "rows": {"basic": row("B", 0.5, 160), "laser": row("L", 0.55, 160), "backbone-k1": row("U", 0.1)}})
+    rows = {"basic": row("B", 0.5, 160), "laser": row("L", 0.55, 160), "backbone-k1": row("U", 0.1)}
+    table = markdown({"eval_sets": ["strategyqa", "hotpotqa_evidence"], "split": "validation", "rows": rows})
     lines = table.splitlines()
     assert lines[0].startswith("| model | K | steps | strategyqa nDCG@10 |")
     assert "| B | 3 | 160 | 0.5000 |" in lines[2] and "| U | 3 | - |" in lines[4]

@@ -86,7 +86,8 @@ def explicit_inputs(
 
     The prompt is ``config.format_explicit(query, rationale)`` with the segments joined by ``separator``; it is
     tokenised by `laser_rag.encoder.tokenize_prompts`, as every encoder input is (special tokens added, cut to
-    ``max_length`` with room kept for the EOS that ``config.append_eos`` appends). A segment whose last character falls beyond the cut is dropped.
+    ``max_length`` with room kept for the EOS that ``config.append_eos`` appends). A segment whose last character
+    falls beyond the cut is dropped.
 
     Example::
 
