@@ -1,3 +1,8 @@
-from app import main
+"""``python -m laser_rag_app ...`` is ``laser-rag demo ...``: start the web app."""
 
-main()
+import typer
+
+from laser_rag_app.cli import demo
+
+if __name__ == "__main__":
+    typer.run(demo)

@@ -3,9 +3,12 @@
 
 An uploaded file is treated as data only: its name is reduced to a safe one (no folders, no leading dot, ASCII
 letters, digits, ``.``, ``_``, ``-``), its bytes are copied into the app's data folder, and it is parsed there by
-`laser_rag.datasets.load_corpus` (JSON lines or plain text; nothing is executed). A file that does not parse is
-removed again and reported as `UploadError`; the manifest (``uploads/manifest.json``) lists only files that were
-indexed completely, so they come back after a restart.
+`laser_rag.corpus.load_corpus` (JSON lines or plain text; nothing is executed). A file that does not parse is
+removed again and reported as `laser_rag.errors.CorpusError` (the message names no server path); the manifest
+(``uploads/manifest.json``) lists only files that were indexed completely, so they come back after a restart.
+
+The shared sets come as passages already (`laser_rag_benchmarks.datasets`); the Python reference and uploads are
+cut to what each encoder reads when they are indexed (``Corpus.chunk``).
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import functools
 import hashlib
 import json
 import logging
-import os
 import re
 import shutil
 import threading
@@ -23,7 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from laser_rag.datasets import LICENSES, Document, load_corpus, pydoc_corpus, shared_data_dir, shared_dataset
+from laser_rag._util import atomic_write
+from laser_rag.corpus import Document, load_corpus, pydoc_corpus
+from laser_rag.errors import CorpusError
+from laser_rag_benchmarks.datasets import LICENSES, shared_data_dir, shared_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +37,7 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 #: The default corpus when the shared data is there: the paragraphs of the first HotpotQA dev questions (each
 #: question brings its 2 supporting and 8 distractor paragraphs), small enough to index in a minute or two on CPU.
 HOTPOTQA_SLICE = 50
-#: The default corpus otherwise: the first passages of the Python language reference, in topic order.
+#: The default corpus otherwise: the first topics of the Python language reference, in topic order.
 PYDOC_SLICE = 64
 _SHARED = {
     "hotpotqa": "HotpotQA dev: all paragraphs",
@@ -44,18 +49,17 @@ _SHARED = {
 _NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-class UploadError(ValueError):
-    """An uploaded file was refused; the message is meant for the user (it names no server path)."""
-
-
 @dataclass(frozen=True)
 class Corpus:
-    """A corpus the app can index and search. ``key`` names its collections (``<key>-<encoder label>``)."""
+    """A corpus the app can index and search. ``key`` names its collections (``<key>-<encoder label>``);
+    ``chunk``: cut documents longer than an encoder reads (`laser_rag.corpus.chunk_documents`) when indexing
+    (not for the shared sets, which are passages already)."""
 
     key: str
     label: str
     load: Callable[[], list[Document]] = field(compare=False, repr=False)
     note: str = ""
+    chunk: bool = True
 
 
 def builtin_corpora() -> list[Corpus]:
@@ -63,10 +67,10 @@ def builtin_corpora() -> list[Corpus]:
     corpora = []
     if shared_data_dir() is not None:
         corpora.append(Corpus(f"hotpotqa-{HOTPOTQA_SLICE}", f"HotpotQA dev: first {HOTPOTQA_SLICE} paragraphs",
-                              lambda: _shared_corpus("hotpotqa")[:HOTPOTQA_SLICE], LICENSES["hotpotqa"]))
-        corpora += [Corpus(name, label, functools.partial(_shared_corpus, name), LICENSES[name])
+                              lambda: _shared_corpus("hotpotqa")[:HOTPOTQA_SLICE], LICENSES["hotpotqa"], chunk=False))
+        corpora += [Corpus(name, label, functools.partial(_shared_corpus, name), LICENSES[name], chunk=False)
                     for name, label in _SHARED.items()]
-    corpora.append(Corpus(f"pydoc-{PYDOC_SLICE}", f"Python reference: first {PYDOC_SLICE} passages",
+    corpora.append(Corpus(f"pydoc-{PYDOC_SLICE}", f"Python reference: first {PYDOC_SLICE} topics",
                           lambda: pydoc_corpus()[:PYDOC_SLICE], LICENSES["pydoc"]))
     corpora.append(Corpus("pydoc", "Python reference: all topics", pydoc_corpus, LICENSES["pydoc"]))
     return corpora
@@ -141,35 +145,35 @@ class Uploads:
         return corpora
 
     def stage(self, source: str | Path, name: str | None = None) -> StagedUpload:
-        """Copy ``source`` into the data folder under a safe name and parse it. Raises `UploadError`."""
+        """Copy ``source`` into the data folder under a safe name and parse it. Raises `CorpusError`."""
         source = Path(source)
         name = safe_name(name or source.name)
         if not name.lower().endswith(ACCEPTED_SUFFIXES):
-            raise UploadError(f"{name}: not a corpus file. Accepted: {', '.join(ACCEPTED_SUFFIXES)} "
+            raise CorpusError(f"{name}: not a corpus file. Accepted: {', '.join(ACCEPTED_SUFFIXES)} "
                               "(JSON lines with a \"text\" field, plain text or markdown)")
         try:
             size = source.stat().st_size
             if size > MAX_UPLOAD_BYTES:
-                raise UploadError(f"{name}: {size / 2**20:.1f} MB is larger than the limit of "
+                raise CorpusError(f"{name}: {size / 2**20:.1f} MB is larger than the limit of "
                                   f"{MAX_UPLOAD_BYTES / 2**20:.0f} MB")
             content = source.read_bytes()
         except OSError as exc:
-            raise UploadError(f"{name}: could not read the upload ({exc.strerror or type(exc).__name__})") from exc
+            raise CorpusError(f"{name}: could not read the upload ({exc.strerror or type(exc).__name__})") from exc
         digest = hashlib.sha256(name.encode() + b"\0" + content).hexdigest()
         folder = self.folder / digest[:16]
         target = folder / name
         if not target.resolve().is_relative_to(self.folder.resolve()):  # safe_name makes this impossible
-            raise UploadError(f"{name}: refused file name")
+            raise CorpusError(f"{name}: refused file name")
         folder.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)
         try:
             documents = load_corpus(target)
         except (ValueError, OSError) as exc:
             self.discard_folder(folder)
-            raise UploadError(str(exc).replace(str(target), name)) from exc
+            raise CorpusError(_without_paths(str(exc), target, name)) from exc
         if not documents:
             self.discard_folder(folder)
-            raise UploadError(f"{name}: no passages found in the file")
+            raise CorpusError(f"{name}: empty, no text found in the file")
         return StagedUpload(self._corpus(f"file-{digest[:12]}", name, target), folder, name, digest, documents)
 
     def commit(self, staged: StagedUpload) -> None:
@@ -179,9 +183,7 @@ class Uploads:
             entries.append({"key": staged.corpus.key, "name": staged.name, "folder": staged.folder.name,
                             "sha256": staged.digest, "passages": len(staged.documents),
                             "added": time.strftime("%Y-%m-%dT%H:%M:%S")})
-            temporary = self.manifest.with_suffix(".tmp")
-            temporary.write_text(json.dumps(entries, indent=1, ensure_ascii=False), encoding="utf-8")
-            os.replace(temporary, self.manifest)
+            atomic_write(self.manifest, json.dumps(entries, indent=1, ensure_ascii=False))
 
     def known(self, key: str) -> bool:
         return any(entry["key"] == key for entry in self._entries())
@@ -204,3 +206,8 @@ class Uploads:
     @staticmethod
     def _corpus(key: str, name: str, path: Path) -> Corpus:
         return Corpus(key, f"Your file: {name}", functools.partial(load_corpus, path), "uploaded file")
+
+
+def _without_paths(message: str, path: Path, name: str) -> str:
+    """An error message about the stored upload, with its server path (and folder) replaced by the file name."""
+    return message.replace(str(path), name).replace(str(path.parent), ".")

@@ -1,10 +1,12 @@
 """The app's work, without any UI: index corpora lazily (with progress), answer one question in one mode.
 
-Models are loaded once per process (`laser_rag.encoders.load_encoder` and `laser_rag.llm.as_llm` keep them) and
-shared by every session; the embedded Qdrant store lives in the app's data folder, so indexes survive restarts.
-Answering takes a process-wide lock: the three modes then run one after the other, and each stage's latency is
-measured without another question competing for the same CPU cores. A failure in one mode is returned in that
-mode's `ModeResult` (``error``), never raised, so the other modes still answer.
+The modes are those of the registry (`laser_rag.modes.MODES`): one column each, in registry order. Each mode
+searches the collection of its ``collection_mode`` (rewrite searches basic's), so a corpus is indexed once per
+encoder, not once per mode. Models are loaded once per process (`laser_rag.retrieval.encoder_for` and
+`laser_rag.llm.as_llm` keep them) and shared by every session; the embedded Qdrant store lives in the app's data
+folder, so indexes survive restarts. Answering takes a process-wide lock: the modes then run one after the other,
+and each stage's latency is measured without another question competing for the same CPU cores. A failure in one
+mode is returned in that mode's `ModeResult` (``error``), never raised, so the other modes still answer.
 
 Example::
 
@@ -17,59 +19,36 @@ Example::
 from __future__ import annotations
 
 import logging
-import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
 from laser_rag import store
-from laser_rag.config import CONFIG_NAME, LaSERConfig
-from laser_rag.datasets import Document
-from laser_rag.encoder import default_source
-from laser_rag.llm import GenerationError, as_llm
+from laser_rag.corpus import Document, chunk_documents
+from laser_rag.errors import (
+    CollectionMismatchError,
+    CollectionNotFoundError,
+    CorpusError,
+    GenerationError,
+    GenerationTimeout,
+)
+from laser_rag.llm import as_llm
+from laser_rag.modes import MODES, ModePreset, RetrievalMode, preset
 from laser_rag.rag import RAG
-from laser_rag.retrieval import RetrievalMode, encoder_for, open_retriever
+from laser_rag.retrieval import QueryRewriter, Retriever, encoder_for, open_retriever
 from laser_rag.store import Hit
-
-from app.corpora import Corpus, UploadError, Uploads, builtin_corpora
+from laser_rag_app.corpora import Corpus, Uploads, builtin_corpora
+from laser_rag_app.settings import AppSettings
 
 logger = logging.getLogger(__name__)
 
-MODES = (RetrievalMode.BASIC, RetrievalMode.LASER, RetrievalMode.REWRITE)
+#: The stages whose latency a column shows, in order.
 STAGES = ("rewrite", "encode", "search", "generate")
+#: Documents encoded and stored between two progress reports (and written before the next are encoded).
+INDEX_BATCH = 8
 Progress = Callable[[float, str], None]
-
-
-def default_data_dir() -> Path:
-    """``$LASER_RAG_APP_DIR``, else ``<user data dir>/laser_rag/app``."""
-    return Path(os.environ.get("LASER_RAG_APP_DIR") or Path(platformdirs.user_data_dir("laser_rag")) / "app")
-
-
-@dataclass
-class AppSettings:
-    """How the app runs. ``llm``: None (local SmolLM2), a model path or an OpenAI-compatible URL."""
-
-    data_dir: Path = field(default_factory=default_data_dir)
-    host: str = "127.0.0.1"
-    port: int | None = None  # None: 7860, or the next free port
-    corpus: str | None = None  # selected at start; None: the first built-in corpus (the small default)
-    max_new_tokens: int = 128
-    rewrite_max_new_tokens: int = 64
-    time_limit: float = 60.0
-    llm: str | None = None
-    llm_model: str = "default"
-    laser_model: str | None = None
-    basic_model: str | None = None
-    concurrency: int = 4
-    threads: int | None = None  # torch intra-op threads (None: torch's default, one per core)
-    preload: bool = True
-
-    def __post_init__(self) -> None:
-        self.data_dir = Path(self.data_dir).expanduser()
 
 
 @dataclass
@@ -85,9 +64,19 @@ class ModeResult:
     error: str | None = None
 
 
+def collection_modes() -> list[RetrievalMode]:
+    """The modes that own a collection (the others search one of these), in registry order."""
+    return list(dict.fromkeys(chosen.collection_mode for chosen in MODES.values()))
+
+
+def thinks(chosen: ModePreset) -> bool:
+    """Whether the K slider applies to a mode: it embeds the query itself with the encoder's own latent steps."""
+    return chosen.num_thinking_steps is None and not chosen.rewrites
+
+
 class Engine:
-    """Corpora, models and the embedded store of one app process. ``encoders`` (by mode name) and ``llm``
-    replace the configured models (tests pass small stand-ins)."""
+    """Corpora, models and the embedded store of one app process. ``encoders`` (by the name of the mode that owns
+    the collection: ``"basic"``, ``"laser"``) and ``llm`` replace the configured models (tests pass small ones)."""
 
     def __init__(self, settings: AppSettings, *, encoders: dict[str, Any] | None = None, llm: Any = None) -> None:
         self.settings = settings
@@ -96,7 +85,8 @@ class Engine:
         self._encoders = dict(encoders or {})
         self._llm = llm
         self._documents: dict[str, list[Document]] = {}
-        self._complete: set[str] = set()  # corpora known to be fully indexed in both collections
+        self._passages: dict[tuple[str, str], list[Document]] = {}  # (corpus, encoder fingerprint) -> chunks
+        self._complete: set[str] = set()  # corpora known to be fully indexed in every collection
         self._index_lock = threading.Lock()
         self._answer_lock = threading.Lock()
 
@@ -108,7 +98,7 @@ class Engine:
         for corpus in self.corpora():
             if corpus.key == key:
                 return corpus
-        raise ValueError(f"unknown corpus {key!r}")
+        raise CorpusError(f"unknown corpus {key!r}")
 
     def default_corpus(self) -> str:
         keys = [corpus.key for corpus in self.corpora()]
@@ -119,12 +109,20 @@ class Engine:
             self._documents[corpus.key] = corpus.load()
         return self._documents[corpus.key]
 
+    def passages(self, corpus: Corpus, encoder) -> list[Document]:
+        """What one encoder's collection holds for a corpus: its documents, cut to what the encoder reads."""
+        key = (corpus.key, encoder.fingerprint)
+        if key not in self._passages:
+            documents = self.documents(corpus)
+            self._passages[key] = chunk_documents(documents, encoder) if corpus.chunk else documents
+        return self._passages[key]
+
     def describe(self, key: str) -> str:
         """One line about a corpus: its size, whether it is indexed, its licence."""
         corpus = self.corpus(key)
         count = len(self.documents(corpus))
         state = "indexed" if self.is_indexed(corpus) else "not indexed yet: the first question indexes it"
-        return f"{corpus.label}: {count:,} passages, {state}. {corpus.note}".strip()
+        return f"{corpus.label}: {count:,} documents, {state}. {corpus.note}".strip()
 
     # ------------------------------------------------------------------ models and collections
     @property
@@ -132,120 +130,131 @@ class Engine:
         return store.connect(self.settings.data_dir / "qdrant")
 
     def encoder(self, mode: RetrievalMode | str):
-        """The encoder of a mode (rewrite uses basic's), loaded once per process."""
-        name = "laser" if RetrievalMode(mode) is RetrievalMode.LASER else "basic"
-        if name not in self._encoders:
-            self._encoders[name] = encoder_for(name, laser_source=self.settings.laser_model,
-                                               basic_source=self.settings.basic_model)
-        return self._encoders[name]
+        """The encoder of a mode (that of the mode whose collection it searches), loaded once per process."""
+        chosen = preset(mode)
+        owner = chosen.collection_mode.value
+        if owner not in self._encoders:
+            self._encoders[owner] = encoder_for(chosen.collection_mode, self.settings.encoder_source(chosen))
+        return self._encoders[owner]
 
-    def generator(self, max_new_tokens: int):
-        return as_llm(self._llm if self._llm is not None else self.settings.llm, model=self.settings.llm_model,
-                      timeout=self.settings.time_limit, max_new_tokens=max_new_tokens)
+    def generator(self):
+        spec = self._llm if self._llm is not None else self.settings.llm
+        return as_llm(spec, model=self.settings.llm_model, config=self.settings.generation)
 
     def default_steps(self) -> int:
-        """The K of the LaSER encoder, read from its config without loading it."""
-        if "laser" in self._encoders:
-            return int(getattr(getattr(self._encoders["laser"], "config", None), "num_thinking_steps", 1))
-        source = Path(self.settings.laser_model or default_source()).expanduser()
-        return (LaSERConfig.load(source) if (source / CONFIG_NAME).is_file() else LaSERConfig()).num_thinking_steps
+        """The K the slider starts at: that of the first thinking mode's encoder (loaded once, as for answering)."""
+        for chosen in MODES.values():
+            if self._thinking_encoder(chosen) is not None:
+                return self._thinking_encoder(chosen).num_thinking_steps
+        return 1
+
+    def _thinking_encoder(self, chosen: ModePreset):
+        """The mode's encoder if K applies to it (a thinking mode with a LaSER encoder), else None."""
+        from laser_rag.encoders import LaSEREncoder
+
+        encoder = self.encoder(chosen.mode) if thinks(chosen) else None
+        return encoder if isinstance(encoder, LaSEREncoder) else None
 
     def preload(self) -> None:
-        """Load both encoders and the generator and run each once, so that the first question's latencies are
+        """Load every encoder and the generator and run each once, so that the first question's latencies are
         not those of a cold start (under the answer lock: a question asked meanwhile waits, then is timed fairly)."""
         try:
             with self._answer_lock:
-                for mode in (RetrievalMode.BASIC, RetrievalMode.LASER):
+                for mode in collection_modes():
                     self.encoder(mode).encode_queries(["warm-up"])
-                self.generator(1).generate("Hello", max_new_tokens=1)
+                self.generator().generate("Hello", max_new_tokens=1)
         except Exception:  # the failing mode reports it again when asked
             logger.exception("preloading the models failed")
 
     def is_indexed(self, corpus: Corpus) -> bool:
-        """Whether both collections of the corpus exist, were built by today's encoders and hold every passage."""
+        """Whether every collection of the corpus exists, was built by today's encoder and holds every passage."""
         if corpus.key in self._complete:
             return True
-        expected = len(self.documents(corpus))
-        for mode in (RetrievalMode.BASIC, RetrievalMode.LASER):
+        for mode in collection_modes():
+            encoder = self.encoder(mode)
             try:
-                retriever = open_retriever(mode, corpus=corpus.key, encoder=self.encoder(mode), client=self.client)
-            except (store.CollectionNotFoundError, store.CollectionMismatchError):
+                retriever = open_retriever(mode, corpus=corpus.key, encoder=encoder, client=self.client)
+            except (CollectionNotFoundError, CollectionMismatchError):
                 return False
-            if retriever.collection.count() != expected:
+            if retriever.collection.count() != len(self.passages(corpus, encoder)):
                 return False
         self._complete.add(corpus.key)
         return True
 
     # ------------------------------------------------------------------ indexing
     def ensure_indexed(self, key: str, progress: Progress | None = None) -> str:
-        """Index a corpus into its basic and LaSER collections unless done already; returns a status line."""
+        """Index a corpus into the collection of every encoder unless done already; returns a status line."""
         corpus = self.corpus(key)
         if not self.is_indexed(corpus):
-            self._index(corpus, self.documents(corpus), progress)
+            self._index(corpus, progress)
             self._complete.add(corpus.key)
         return self.describe(key)
 
-    def _index(self, corpus: Corpus, documents: list[Document], progress: Progress | None) -> None:
-        """Encode what is missing into both collections (resumable); one indexing job at a time."""
+    def _index(self, corpus: Corpus, progress: Progress | None) -> None:
+        """Encode what is missing into every collection (resumable: stored passages are skipped); one indexing
+        job at a time."""
         progress = progress or (lambda fraction, message: None)
         if self._index_lock.locked():
             progress(0.0, "waiting for another indexing job to finish")
         with self._index_lock:
-            steps = (RetrievalMode.BASIC, RetrievalMode.LASER)
-            for number, mode in enumerate(steps):
+            modes = collection_modes()
+            for number, mode in enumerate(modes):
                 retriever = self._open_for_indexing(mode, corpus)
-                progress(number / len(steps), f"{mode.value} encoder: starting on {len(documents):,} passages")
-
-                def report(done, number=number, mode=mode):
-                    stored = done.added + done.skipped
-                    progress((number + stored / max(done.total, 1)) / len(steps),
-                             f"{mode.value} encoder: {stored:,} of {done.total:,} passages")
-
-                retriever.index(documents, batch_size=8, encode_batch_size=8, progress=False, on_batch=report)
+                passages = self.passages(corpus, retriever.encoder)
+                progress(number / len(modes), f"{mode.value} encoder: starting on {len(passages):,} passages")
+                for start in range(0, len(passages), INDEX_BATCH):
+                    retriever.index(passages[start:start + INDEX_BATCH], batch_size=INDEX_BATCH, progress=False)
+                    done = min(start + INDEX_BATCH, len(passages))
+                    progress((number + done / len(passages)) / len(modes),
+                             f"{mode.value} encoder: {done:,} of {len(passages):,} passages")
             progress(1.0, "indexed")
 
-    def _open_for_indexing(self, mode: RetrievalMode, corpus: Corpus):
+    def _open_for_indexing(self, mode: RetrievalMode, corpus: Corpus) -> Retriever:
         kwargs = dict(corpus=corpus.key, encoder=self.encoder(mode), client=self.client)
         try:
             return open_retriever(mode, create=True, **kwargs)
-        except store.CollectionMismatchError:  # the encoder changed (e.g. a trained checkpoint arrived)
+        except CollectionMismatchError:  # the encoder changed (e.g. a trained checkpoint arrived)
             logger.warning("%s: the %s encoder changed since it was indexed, re-indexing", corpus.key, mode.value)
             return open_retriever(mode, recreate=True, **kwargs)
 
     def add_upload(self, source: str | Path, name: str | None = None, progress: Progress | None = None) -> Corpus:
-        """Copy, parse and index an uploaded file; returns its corpus. Raises `UploadError`, and then keeps
+        """Copy, parse and index an uploaded file; returns its corpus. Raises `CorpusError`, and then keeps
         nothing of this file (other corpora are never touched)."""
         staged = self.uploads.stage(source, name)
         key, known = staged.corpus.key, self.uploads.known(staged.corpus.key)
         self._documents[key] = staged.documents
         try:
             if not self.is_indexed(staged.corpus):
-                self._index(staged.corpus, staged.documents, progress)
+                self._index(staged.corpus, progress)
         except Exception as exc:
-            self._documents.pop(key, None)
+            self._forget(key)
             if not known:
                 self._drop(key)
                 self.uploads.discard_folder(staged.folder)
             logger.exception("indexing the upload %s failed", staged.name)
-            raise UploadError(f"{staged.name}: could not be indexed ({_message(exc)})") from exc
+            raise CorpusError(f"{staged.name}: could not be indexed ({_message(exc)})") from exc
         self.uploads.commit(staged)
         self._complete.add(key)
         return self.corpus(key)
 
-    def _drop(self, key: str) -> None:
-        from laser_rag.encoders import encoder_label
+    def _forget(self, key: str) -> None:
+        self._documents.pop(key, None)
+        for cached in [k for k in self._passages if k[0] == key]:
+            del self._passages[cached]
 
-        for mode in (RetrievalMode.BASIC, RetrievalMode.LASER):
-            name = store.collection_name(key, encoder_label(self.encoder(mode)))
+    def _drop(self, key: str) -> None:
+        for mode in collection_modes():
+            name = store.collection_name(key, self.encoder(mode).label)
             if self.client.collection_exists(name):
                 self.client.delete_collection(name)
 
     # ------------------------------------------------------------------ answering
     def answer(self, mode: RetrievalMode | str, question: str, key: str, *, top_k: int = 4,
                steps: int | None = None) -> ModeResult:
-        """Retrieve and generate in one mode; every failure ends up in ``ModeResult.error``."""
-        mode = RetrievalMode(mode)
-        result = ModeResult(mode)
+        """Retrieve and generate in one mode; ``steps`` (K) applies to the thinking modes only. Every failure ends
+        up in ``ModeResult.error``."""
+        chosen = preset(mode)
+        result = ModeResult(chosen.mode)
         if not question or not question.strip():
             result.error = "Type a question first."
             return result
@@ -255,31 +264,31 @@ class Engine:
                 result.error = "This corpus is not indexed yet: press Ask again to index it."
                 return result
             with self._answer_lock:
-                rag = self._rag(mode, corpus, top_k)
-                answer = rag.ask(question.strip(), num_thinking_steps=steps if mode is RetrievalMode.LASER else None)
+                rag = self._rag(chosen, corpus, top_k)
+                steps = steps if self._thinking_encoder(chosen) is not None else None
+                answer = rag.ask(question.strip(), num_thinking_steps=steps)
             result.answer, result.hits, result.rationale = answer.text, answer.hits, answer.rationale
             result.timings = _stage_timings(answer.timings)
             if not result.answer:
                 result.error = "The model wrote an empty answer."
         except GenerationError as exc:
-            retrieval = exc.retrieval
-            if retrieval is not None:
-                result.hits, result.rationale = retrieval.hits, retrieval.rationale
-                result.timings = _stage_timings(retrieval.timings)
+            if exc.retrieval is not None:
+                result.hits, result.rationale = exc.retrieval.hits, exc.retrieval.rationale
+                result.timings = _stage_timings(exc.retrieval.timings)
             result.error = f"Generation failed: {exc}"
-            result.answer = getattr(exc, "partial", "") or ""
+            result.answer = exc.partial if isinstance(exc, GenerationTimeout) else ""
         except Exception as exc:
-            logger.exception("%s mode failed", mode.value)
+            logger.exception("%s mode failed", chosen.mode.value)
             result.error = _message(exc)
         return result
 
-    def _rag(self, mode: RetrievalMode, corpus: Corpus, top_k: int) -> RAG:
-        generator = self.generator(self.settings.max_new_tokens)
-        retriever = open_retriever(mode, corpus=corpus.key, encoder=self.encoder(mode), client=self.client,
-                                   llm=generator if mode is RetrievalMode.REWRITE else None, k=top_k)
-        retriever.rewrite_max_new_tokens = self.settings.rewrite_max_new_tokens
-        return RAG(retriever, generator, k=top_k, max_new_tokens=self.settings.max_new_tokens,
-                   time_limit=self.settings.time_limit)
+    def _rag(self, chosen: ModePreset, corpus: Corpus, top_k: int) -> RAG:
+        generator = self.generator()
+        rewriter = (QueryRewriter(generator, max_new_tokens=self.settings.generation.rewrite_max_new_tokens)
+                    if chosen.rewrites else None)
+        retriever = open_retriever(chosen.mode, corpus=corpus.key, encoder=self.encoder(chosen.mode),
+                                   client=self.client, llm=rewriter, k=top_k)
+        return RAG(retriever, generator, k=top_k, generation=self.settings.generation)
 
 
 def _stage_timings(timings: dict[str, float]) -> dict[str, float]:
@@ -292,4 +301,4 @@ def _message(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-__all__ = ["MODES", "STAGES", "AppSettings", "Engine", "ModeResult", "UploadError", "default_data_dir"]
+__all__: Sequence[str] = ["STAGES", "AppSettings", "Engine", "ModeResult", "collection_modes", "thinks"]

@@ -1,8 +1,9 @@
-"""The Gradio Blocks app: one question, three columns (basic, LaSER, rewrite-then-retrieve).
+"""The Gradio Blocks app: one question, one column per retrieval mode of the registry (basic, LaSER,
+rewrite-then-retrieve).
 
-Pressing Ask runs, in order: indexing the chosen corpus if it is new (a progress bar), then basic, LaSER and
-rewrite, each its own event writing only its own column, so a failing mode shows its error there while the others
-answer. Uploads are indexed with a progress bar and added to the corpus list.
+Pressing Ask runs, in order: indexing the chosen corpus if it is new (a progress bar), then each mode, each its own
+event writing only its own column, so a failing mode shows its error there while the others answer. Uploads are
+indexed with a progress bar and added to the corpus list.
 """
 
 from __future__ import annotations
@@ -15,19 +16,14 @@ import threading
 import gradio as gr
 import pandas as pd
 
-from laser_rag.retrieval import RetrievalMode
-
-from app.corpora import ACCEPTED_SUFFIXES, MAX_UPLOAD_BYTES, UploadError, example_questions
-from app.engine import MODES, STAGES, AppSettings, Engine, ModeResult
+from laser_rag.errors import CorpusError
+from laser_rag.modes import MODES, ModePreset, preset
+from laser_rag_app.corpora import ACCEPTED_SUFFIXES, MAX_UPLOAD_BYTES, example_questions
+from laser_rag_app.engine import STAGES, Engine, ModeResult
+from laser_rag_app.settings import AppSettings
 
 logger = logging.getLogger(__name__)
 
-TITLES = {
-    RetrievalMode.BASIC: ("Basic", "One forward pass over the query (K=1)."),
-    RetrievalMode.LASER: ("LaSER", "K latent thinking steps before embedding the query."),
-    RetrievalMode.REWRITE: ("Rewrite, then retrieve", "The LLM writes its reasoning first; one pass over "
-                                                      "query + reasoning."),
-}
 SNIPPET_CHARS = 320
 CSS = """
 .hits { margin: 0; padding-left: 1.4em; }
@@ -36,18 +32,22 @@ CSS = """
 .hit-score { font-family: var(--font-mono); font-weight: 400; color: var(--body-text-color-subdued); }
 .hit-text { font-size: 0.9em; color: var(--body-text-color-subdued); }
 """
-HEADER = """# laser_rag: three ways to retrieve, side by side
+HEADER = """# laser_rag: {count} ways to retrieve, side by side
 Ask one question: each column retrieves the top-k passages its own way, then the same local LLM answers from
-them. **Basic** embeds the query in one pass; **LaSER** thinks K latent steps first (change K below: it changes the
-query side only); **rewrite-then-retrieve** lets the LLM write its reasoning, then embeds query + reasoning.
-Latencies are wall-clock milliseconds on this machine; the three modes run one after another.
+them. {modes}. K below changes LaSER's latent steps on the query side only. Latencies are wall-clock milliseconds
+on this machine; the modes run one after another.
 """
+
+
+def _header() -> str:
+    modes = "; ".join(f"**{p.title}**: {p.description}" for p in MODES.values())
+    return HEADER.format(count=len(MODES), modes=modes)
 
 
 def build_app(engine: Engine) -> gr.Blocks:
     """The Blocks app on an engine (which holds the models, corpora and store)."""
     with gr.Blocks(title="laser_rag demo", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
-        gr.Markdown(HEADER)
+        gr.Markdown(_header())
         with gr.Row(equal_height=True):
             question = gr.Textbox(label="Question", elem_id="question", lines=2, scale=5,
                                   placeholder="Ask something the chosen corpus can answer")
@@ -66,10 +66,11 @@ def build_app(engine: Engine) -> gr.Blocks:
                                    f"{MAX_UPLOAD_BYTES // 2**20} MB): it is indexed and kept",
                              file_types=list(ACCEPTED_SUFFIXES), elem_id="upload", height=110, scale=2)
             upload_status = gr.Markdown(elem_id="upload-status", min_height=110)
+        modes = list(MODES)
         columns = {}
         with gr.Row(equal_height=False):
-            for mode in MODES:
-                columns[mode] = _column(mode)
+            for mode, chosen in MODES.items():
+                columns[mode] = _column(chosen)
 
         inputs = [question, corpus, top_k, steps]
         demo.load(_describe_handler(engine), corpus, status, api_name=False)
@@ -77,13 +78,13 @@ def build_app(engine: Engine) -> gr.Blocks:
         upload.upload(_upload_handler(engine), upload, [upload_status, corpus, upload], api_name="upload",
                       show_progress_on=[upload_status])
         for trigger in (ask.click, question.submit):
-            event = trigger(_clear, None, [c for mode in MODES for c in columns[mode][:3]], queue=False,
+            event = trigger(_clear, None, [c for mode in modes for c in columns[mode][:3]], queue=False,
                             api_name=False)
             event = event.then(_prepare_handler(engine), [question, corpus], status, api_name=False,
                                show_progress_on=[status])
-            event = event.success(_mode_handler(engine, MODES[0]), inputs, columns[MODES[0]],
-                                  api_name=f"ask_{MODES[0].value}")
-            for mode in MODES[1:]:
+            event = event.success(_mode_handler(engine, modes[0]), inputs, columns[modes[0]],
+                                  api_name=f"ask_{modes[0].value}")
+            for mode in modes[1:]:
                 event = event.then(_mode_handler(engine, mode), inputs, columns[mode], api_name=f"ask_{mode.value}")
     return demo
 
@@ -92,18 +93,17 @@ def _choices(engine: Engine) -> list[tuple[str, str]]:
     return [(corpus.label, corpus.key) for corpus in engine.corpora()]
 
 
-def _column(mode: RetrievalMode) -> list[gr.components.Component]:
-    """A mode's column: answer, latency numbers, latency chart, hits (and the LLM's reasoning in rewrite)."""
-    title, blurb = TITLES[mode]
-    name = mode.value
+def _column(chosen: ModePreset) -> list[gr.components.Component]:
+    """A mode's column: answer, latency numbers, latency chart, hits (and the LLM's reasoning if it rewrites)."""
+    name = chosen.mode.value
     with gr.Column(elem_id=f"column-{name}", min_width=280):
-        gr.Markdown(f"### {title}\n{blurb}")
+        gr.Markdown(f"### {chosen.title}\n{chosen.description[:1].upper()}{chosen.description[1:]}.")
         answer = gr.Textbox(label="Answer", elem_id=f"answer-{name}", lines=3, interactive=False)
         latency = gr.Markdown(elem_id=f"latency-{name}")
         chart = gr.BarPlot(_chart_data({}), x="stage", y="ms", sort=list(STAGES), label="Latency per stage (ms)",
                            x_title=" ", y_title="ms", height=190, elem_id=f"chart-{name}")
         outputs = [answer, latency, chart]
-        if mode is RetrievalMode.REWRITE:
+        if chosen.rewrites:
             outputs.append(gr.Textbox(label="The LLM's reasoning (appended to the query)", lines=3,
                                       interactive=False, elem_id=f"rationale-{name}"))
         outputs.append(gr.HTML(elem_id=f"hits-{name}"))
@@ -139,7 +139,7 @@ def _prepare_handler(engine: Engine):
     return prepare
 
 
-def _mode_handler(engine: Engine, mode: RetrievalMode):
+def _mode_handler(engine: Engine, mode):
     def run(question: str, corpus: str, top_k: float, steps: float):
         result = engine.answer(mode, question, corpus, top_k=int(top_k), steps=int(steps))
         return render(result)
@@ -156,7 +156,7 @@ def _upload_handler(engine: Engine):
         try:
             corpus = engine.add_upload(path, os.path.basename(path),
                                        lambda fraction, message: progress(fraction, desc=message))
-        except UploadError as exc:
+        except CorpusError as exc:
             return f"**Not added.** {_escape_md(str(exc))}", gr.update(), None
         except Exception as exc:  # anything else: a message, never a traceback
             logger.exception("upload failed")
@@ -175,7 +175,7 @@ def _upload_handler(engine: Engine):
 def render(result: ModeResult) -> list:
     """A `ModeResult` as the values of its column's components."""
     values = [result.answer, latency_markdown(result), _chart_data(result.timings)]
-    if result.mode is RetrievalMode.REWRITE:
+    if preset(result.mode).rewrites:
         values.append(result.rationale or "")
     values.append(hits_html(result.hits))
     return values
@@ -220,12 +220,8 @@ def _escape_md(text: str) -> str:
 
 
 def serve(settings: AppSettings, *, block: bool = True) -> gr.Blocks:
-    """Start the app (`app.launch` sets the offline environment first, then calls this)."""
+    """Start the app (`laser_rag_app.launch` sets the offline environment and the threads first, then calls this)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if settings.threads:
-        import torch
-
-        torch.set_num_threads(settings.threads)
     engine = Engine(settings)
     if settings.preload:
         threading.Thread(target=engine.preload, name="preload-models", daemon=True).start()

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import torch
 
-from laser_rag import LaSEREncoder
-from laser_rag.datasets import document_text, shared_data_dir, shared_dataset
+from laser_rag._util import atomic_write
+from laser_rag.encoders import LaSEREncoder
+from laser_rag_benchmarks.datasets import shared_data_dir, shared_dataset
+from laser_rag_benchmarks.shared import RESULTS_DIR
 
-RESULTS = Path(__file__).parent / "results"
 
 
 def matmul_flops_per_s(n: int = 2048, repeats: int = 10) -> float:
@@ -71,7 +72,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--doc-batches", type=int, default=4, help="document batches per K and round")
-    parser.add_argument("--out", type=Path, default=RESULTS / "encode_latency.json")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "encode_latency.json")
     args = parser.parse_args()
     if shared_data_dir() is None:
         raise SystemExit("needs ../shared/data (StrategyQA questions and SciFact abstracts)")
@@ -80,7 +81,7 @@ def main() -> None:
     strategy = shared_dataset("strategyqa", split="validation")
     queries = list(strategy.queries.values())[: args.batch_size]
     scifact = shared_dataset("scifact", split="validation")
-    docs = [document_text(d) for d in scifact.corpus[: args.batch_size * args.doc_batches]]
+    docs = [encoder.document_text(d.title, d.text) for d in scifact.corpus[: args.batch_size * args.doc_batches]]
     ks = (1, 3, 5)
     load_before = [round(x, 2) for x in os.getloadavg()]
 
@@ -98,8 +99,8 @@ def main() -> None:
             doc_ms[k] += median_ms(lambda: encoder.encode_documents(
                 docs, num_thinking_steps=k, batch_size=args.batch_size), 1)
 
-    query_lengths = [len(x) for x in encoder.tokenize([encoder.config.format_query(q) for q in queries])[0]]
-    doc_lengths = [len(x) for x in encoder.tokenize([encoder.config.format_document(d) for d in docs])[0]]
+    query_lengths = [len(x) for x in encoder.tokenize(queries, "query")[0]]
+    doc_lengths = [len(x) for x in encoder.tokenize(docs, "document")[0]]
     peak = statistics.median(matmul)
     results = {
         "model": encoder.config.base_model, "fingerprint": encoder.fingerprint,
@@ -120,8 +121,7 @@ def main() -> None:
             "doc_gflops": doc_flops / 1e9,
             "doc_fraction_of_matmul": doc_flops / peak,
         }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    atomic_write(args.out, json.dumps(results, indent=2) + "\n")
     print(f"matmul {peak / 1e9:.1f} GFLOP/s; query batch {args.batch_size} (~{results['query_tokens_mean']:.0f} "
           f"tokens), docs ~{results['doc_tokens_mean']:.0f} tokens")
     print("| K | query batch ms | vs K=1 | docs/s | doc GFLOP/s | of matmul |\n|---|---|---|---|---|---|")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's retrieval table: every mode on the shared sets, one `laser-rag eval` per set (the settings of
-# laser_rag.benchmark.SHARED_EVALS, which notebooks/01_retrieval.ipynb loads back).
+# laser_rag_benchmarks.shared.SHARED_EVALS, which notebooks/01_retrieval.ipynb loads back).
 #
 #     bash benchmarks/eval_shared.sh [SET ...]     # default: all four; hours on 2 busy CPU cores
 #     python benchmarks/retrieval_table.py         # the markdown table from benchmarks/results/retrieval_*.json

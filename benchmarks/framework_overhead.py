@@ -30,27 +30,44 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from laser_rag import LaSEREncoder
-from laser_rag.datasets import LICENSES, shared_dataset
-from laser_rag.encoders import encoder_label
-from laser_rag.store import VectorCollection, _tune_local_storage, connect, hit_from_point, release
+from laser_rag._util import atomic_write
+from laser_rag.corpus import Document
+from laser_rag.encoders import BaseEncoder, LaSEREncoder
+from laser_rag.store import Hit, VectorCollection, connect, release
+from laser_rag_benchmarks.datasets import LICENSES, shared_dataset
+from laser_rag_benchmarks.shared import RESULTS_DIR
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
 
 
-class ServedQueries:
+class ServedQueries(BaseEncoder):
     """The real encoder, except that query vectors computed beforehand are served from memory."""
 
-    def __init__(self, encoder, queries: list[str]):
+    def __init__(self, encoder: BaseEncoder, queries: list[str]):
         self.inner = encoder
         self.vectors = dict(zip(queries, encoder.encode_queries(queries, batch_size=8)))
 
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
+    dimension = property(lambda self: self.inner.dimension)
+    fingerprint = property(lambda self: self.inner.fingerprint)
+    precision = property(lambda self: self.inner.precision)
+    label = property(lambda self: self.inner.label)
+    max_length = property(lambda self: self.inner.max_length)
+    tokenizer = property(lambda self: self.inner.tokenizer)
 
-    def encode_queries(self, texts, **kwargs):
+    def document_text(self, title: str, text: str) -> str:
+        return self.inner.document_text(title, text)
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)
+
+    def _encode_queries(self, texts, *, instruction, batch_size, show_progress_bar):
         return np.stack([self.vectors[text] for text in texts])
+
+    def _encode_documents(self, texts, *, batch_size, show_progress_bar):
+        return self.inner.encode_documents(texts, batch_size=batch_size, show_progress_bar=show_progress_bar)
+
+    def _encode_explicit(self, queries, rationales, *, batch_size):
+        return self.inner.encode_explicit(queries, rationales, batch_size=batch_size)
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -69,7 +86,7 @@ def build_paths(client, name: str, encoder, k: int):
     def bare(query: str) -> list[str]:
         vector = encoder.encode_queries([query])[0]
         points = client.query_points(name, query=vector.tolist(), limit=k, with_payload=True).points
-        return [hit_from_point(p).id for p in points]
+        return [Hit.from_point(p).id for p in points]
 
     embed_model = LaSEREmbedding.from_encoder(encoder)
     llama = VectorStoreIndex.from_vector_store(qdrant_vector_store(name, embed_model, client=client),
@@ -108,7 +125,8 @@ def interleaved(paths: dict, queries: list[str], warmup: int = 3) -> tuple[dict,
 
 
 def upsert_throughput(collection: VectorCollection, batch_sizes=(64, 256)) -> list[dict]:
-    """Upsert the collection's own points into fresh local folders: qdrant-client defaults vs laser_rag's tuning."""
+    """Upsert the collection's own points into fresh local folders: qdrant-client's own ``upsert`` with its
+    defaults, against `VectorCollection.upsert` (laser_rag's write path, which tunes the local storage)."""
     from qdrant_client import models
 
     points, offset = [], None
@@ -119,6 +137,9 @@ def upsert_throughput(collection: VectorCollection, batch_sizes=(64, 256)) -> li
         if offset is None:
             break
     structs = [models.PointStruct(id=p.id, vector=p.vector, payload=p.payload) for p in points]
+    hits = [Hit.from_point(p) for p in points]
+    documents = [Document(h.id, h.text, h.title, h.metadata) for h in hits]
+    vectors = np.asarray([p.vector for p in points], dtype=np.float32)
     out = []
     for tuned in (False, True):
         for batch in batch_sizes:
@@ -130,8 +151,9 @@ def upsert_throughput(collection: VectorCollection, batch_sizes=(64, 256)) -> li
                 start = time.perf_counter()
                 for i in range(0, len(structs), batch):
                     if tuned:
-                        _tune_local_storage(client, "u")
-                    client.upsert("u", structs[i:i + batch], wait=True)
+                        target.upsert(documents[i:i + batch], vectors[i:i + batch])
+                    else:
+                        client.upsert("u", structs[i:i + batch], wait=True)
                 seconds = time.perf_counter() - start
                 assert target.count() == len(structs)
             finally:
@@ -155,7 +177,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64, help="Documents encoded and stored per step.")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice).")
     parser.add_argument("--qdrant-path", type=Path, default=REPO / "runs" / "qdrant-bench")
-    parser.add_argument("--out", type=Path, default=RESULTS / "framework_overhead.json")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "framework_overhead.json")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -167,7 +189,7 @@ def main() -> None:
     overrides = {"max_length": args.max_length, **({"num_thinking_steps": args.steps} if args.steps else {})}
     encoder = LaSEREncoder.from_pretrained(args.model, **overrides)
     # the fingerprint covers max_length too; the name just makes the folder readable
-    name = f"scifact-{encoder_label(encoder)}-len{args.max_length}"
+    name = f"scifact-{encoder.label}-len{args.max_length}"
     client = connect(args.qdrant_path)
     collection = VectorCollection.open(client, name, encoder)
     print(f"{encoder!r} -> {args.qdrant_path}/{name}; {len(corpus)} abstracts, torch threads "
@@ -212,7 +234,7 @@ def main() -> None:
         "dataset": {"name": "scifact", "documents": len(corpus), "queries_timed": len(queries),
                     "license": LICENSES["scifact"]},
         "encoder": {"repr": repr(encoder), "fingerprint": encoder.fingerprint, "max_length": args.max_length,
-                    "num_thinking_steps": encoder.config.num_thinking_steps},
+                    "num_thinking_steps": encoder.num_thinking_steps},
         "qdrant": {"mode": "embedded local path", "path": str(args.qdrant_path), "collection": name},
         "indexing": indexing,
         "local_upserts": upserts,
@@ -226,10 +248,7 @@ def main() -> None:
                     "load_average_after": os.getloadavg()},
         "wall_seconds": time.time() - started,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    tmp.replace(args.out)
+    atomic_write(args.out, json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}", flush=True)
 
 

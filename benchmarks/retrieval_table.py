@@ -11,7 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from laser_rag.benchmark import RESULTS_DIR, SHARED_EVALS, EvalReport, markdown_table
+from laser_rag_benchmarks.report import EvalReport, results_table
+from laser_rag_benchmarks.shared import RESULTS_DIR, SHARED_EVALS
 
 
 def main(paths: list[str]) -> None:
@@ -20,7 +21,7 @@ def main(paths: list[str]) -> None:
     reports = [EvalReport.load(p) for p in paths if Path(p).is_file()]
     if not reports:
         sys.exit("no reports found: run benchmarks/eval_shared.sh first")
-    print(markdown_table(reports))
+    print(results_table(reports))
     print("\nCommands (each writes benchmarks/results/retrieval_<set>.json):\n")
     for report in reports:
         print(f"    {report.command}")

@@ -2,13 +2,14 @@
 
 The way in::
 
-    from laser_rag import LaSEREncoder            # the encoder
-    from laser_rag import LaSEREmbedding          # LlamaIndex BaseEmbedding
-    from laser_rag import LaSEREmbeddings, LaSERRetriever   # LangChain
-    from laser_rag import open_retriever, RAG     # the three retrieval modes over Qdrant, the answer loop
+    from laser_rag import LaSEREncoder, load_encoder      # encoders (LaSER, or any BaseEncoder)
+    from laser_rag import LaSEREmbedding                  # LlamaIndex BaseEmbedding
+    from laser_rag import LaSEREmbeddings, LaSERRetriever # LangChain
+    from laser_rag import open_retriever, RAG             # the retrieval modes over Qdrant, the answer loop
+    from laser_rag import load_corpus                     # your files as Documents
 
-Names are imported on first use, so ``import laser_rag`` is instant and neither torch, LlamaIndex nor LangChain is
-loaded before it is needed (and the framework adapters need only their own framework).
+Names are imported on first use, so ``import laser_rag`` is instant and neither torch, Qdrant, LlamaIndex nor
+LangChain is loaded before it is needed (and the framework adapters need only their own framework).
 """
 
 from __future__ import annotations
@@ -19,42 +20,52 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    # the encoder
+    # encoders
     "LaSERConfig": "laser_rag.config",
-    "LaSEREncoder": "laser_rag.encoder",
-    "TruncationWarning": "laser_rag.encoder",
-    "ModelNotFoundError": "laser_rag._models",
+    "LaSEREncoder": "laser_rag.encoders",
+    "BaseEncoder": "laser_rag.encoders",
+    "load_encoder": "laser_rag.encoders",
     # framework adapters
     "LaSEREmbedding": "laser_rag.integrations.llama_index",
     "LaSEREmbeddings": "laser_rag.integrations.langchain",
     "LaSERRetriever": "laser_rag.integrations.langchain",
-    # store, retrieval modes, answer loop
-    "CollectionMismatchError": "laser_rag.store",
-    "QdrantUnavailableError": "laser_rag.store",
-    "RetrievalMode": "laser_rag.retrieval",
+    # retrieval modes, answer loop
+    "RetrievalMode": "laser_rag.modes",
     "Retriever": "laser_rag.retrieval",
     "open_retriever": "laser_rag.retrieval",
     "RAG": "laser_rag.rag",
     "Answer": "laser_rag.rag",
-    "GenerationError": "laser_rag.llm",
-    # data
-    "Document": "laser_rag.datasets",
-    "load_corpus": "laser_rag.datasets",
+    # corpora
+    "Document": "laser_rag.corpus",
+    "load_corpus": "laser_rag.corpus",
+    # errors and warnings
+    "LaserRagError": "laser_rag.errors",
+    "ModelNotFoundError": "laser_rag.errors",
+    "CollectionMismatchError": "laser_rag.errors",
+    "QdrantUnavailableError": "laser_rag.errors",
+    "GenerationError": "laser_rag.errors",
+    "TruncationWarning": "laser_rag.errors",
 }
 
 __all__ = [*_EXPORTS, "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from laser_rag._models import ModelNotFoundError
     from laser_rag.config import LaSERConfig
-    from laser_rag.datasets import Document, load_corpus
-    from laser_rag.encoder import LaSEREncoder, TruncationWarning
+    from laser_rag.corpus import Document, load_corpus
+    from laser_rag.encoders import BaseEncoder, LaSEREncoder, load_encoder
+    from laser_rag.errors import (
+        CollectionMismatchError,
+        GenerationError,
+        LaserRagError,
+        ModelNotFoundError,
+        QdrantUnavailableError,
+        TruncationWarning,
+    )
     from laser_rag.integrations.langchain import LaSEREmbeddings, LaSERRetriever
     from laser_rag.integrations.llama_index import LaSEREmbedding
-    from laser_rag.llm import GenerationError
+    from laser_rag.modes import RetrievalMode
     from laser_rag.rag import RAG, Answer
-    from laser_rag.retrieval import RetrievalMode, Retriever, open_retriever
-    from laser_rag.store import CollectionMismatchError, QdrantUnavailableError
+    from laser_rag.retrieval import Retriever, open_retriever
 
 
 def __getattr__(name: str):

@@ -5,16 +5,15 @@ English stopwords are removed; words are stemmed with the Snowball English stemm
 
 Example::
 
-    index = BM25Index(shared_dataset("scifact", "validation").corpus)
+    index = BM25(shared_dataset("scifact", "validation").corpus)
     index.search("vitamin D lowers the risk of fractures", k=3)   # [(doc_id, score), ...] best first
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from laser_rag.datasets import Document
-from laser_rag.datasets import document_text
+from laser_rag.corpus import Document
 
 
 def _english_stemmer():
@@ -25,7 +24,7 @@ def _english_stemmer():
     return Stemmer.Stemmer("english")
 
 
-class BM25Index:
+class BM25:
     """An in-memory BM25 index (Lucene's variant, k1=1.5, b=0.75 by default) over ``documents``' title and text."""
 
     def __init__(self, documents: Sequence[Document], *, k1: float = 1.5, b: float = 0.75,
@@ -33,12 +32,13 @@ class BM25Index:
         import bm25s
 
         if not documents:
-            raise ValueError("BM25Index needs at least one document")
+            raise ValueError("BM25 needs at least one document")
         self.doc_ids = [doc.id for doc in documents]
         self._stemmer = _english_stemmer() if stem else None
         self._model = bm25s.BM25(k1=k1, b=b)
-        tokens = bm25s.tokenize([document_text(doc) for doc in documents], stopwords="en", stemmer=self._stemmer,
-                                show_progress=False)
+        # words are what count here: the title and the text, as one bag (no encoder template involved)
+        tokens = bm25s.tokenize([f"{doc.title} {doc.text}" for doc in documents], stopwords="en",
+                                stemmer=self._stemmer, show_progress=False)
         self._model.index(tokens, show_progress=False)
 
     @property
@@ -61,6 +61,6 @@ class BM25Index:
                                                n_threads=1)
         return [(self.doc_ids[int(i)], float(s)) for i, s in zip(indices[0], scores[0]) if s > 0]
 
-    def search_many(self, queries: dict[str, str], k: int = 100) -> dict[str, dict[str, float]]:
+    def search_many(self, queries: Mapping[str, str], k: int = 100) -> dict[str, dict[str, float]]:
         """``run[query_id][doc_id] = score`` for every query (the format of `laser_rag.evaluation.score_run`)."""
         return {qid: dict(self.search(text, k)) for qid, text in queries.items()}

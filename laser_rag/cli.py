@@ -1,36 +1,73 @@
-"""``laser-rag``: index a corpus, search it, ask questions over it.
+"""``laser-rag``: index a corpus, search it, ask questions over it; more commands come from installed extras.
 
 Each command is a small function that parses options and delegates to a module (`laser_rag.retrieval`,
-`laser_rag.rag`, `laser_rag.store`); heavy imports happen inside the commands so ``laser-rag --help`` is fast.
-Add a command the same way: one function, ``@app.command()``, shared options from the ``*Opt`` aliases below.
+`laser_rag.rag`, `laser_rag.store`); heavy imports happen inside the commands, so ``laser-rag --help`` is fast.
+The ``--mode`` choices and the per-mode ``--<mode>-model`` options come from the registry (`laser_rag.modes`); the
+generation options from `laser_rag.llm.GenerationConfig` (`dataclass_options`).
 
     laser-rag index notes/ --corpus notes                  # embedded Qdrant under the user data dir
     laser-rag search "how do I rotate the logs?" --corpus notes -k 5
     laser-rag ask "how do I rotate the logs?" --corpus notes --mode rewrite
     laser-rag collections
+
+Plugins: every entry point of the group ``laser_rag.commands`` is a plain function registered as a command of
+that name (the app's ``demo``, the trainer's ``train``, the benchmarks' ``eval`` and ``convert``). A plugin module
+must be light at import; its function wraps its body in `run_command`, so the errors laser_rag raises on purpose
+(`laser_rag.errors.LaserRagError`) print as one red line::
+
+    def hello(name: Annotated[str, typer.Argument()]) -> None:
+        from laser_rag.cli import run_command
+
+        run_command(_hello_body, name)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from enum import Enum
+import sys
+import warnings
+from collections.abc import Callable, Iterable
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
+
+from laser_rag._cli_options import dataclass_options
+from laser_rag.errors import CollectionNotFoundError, LaserRagError
+from laser_rag.llm import GenerationConfig
+from laser_rag.modes import MODES, ModePreset, RetrievalMode, preset
+
+#: The entry-point group of plugin commands.
+PLUGIN_GROUP = "laser_rag.commands"
 
 app = typer.Typer(help="RAG with LaSER latent-thinking embeddings over Qdrant.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 
 
-class Mode(str, Enum):  # mirrors laser_rag.retrieval.RetrievalMode without importing it at start-up
-    basic = "basic"
-    laser = "laser"
-    rewrite = "rewrite"
+def _modes_help() -> str:
+    return "; ".join(f"{p.mode.value}: {p.description}" for p in MODES.values())
 
 
-ModeOpt = Annotated[Mode, typer.Option("--mode", "-m", help="basic: one pass; laser: K latent steps; rewrite: an "
-                                                             "LLM reasons first, then one pass.")]
+def _encoder_sources() -> type:
+    """A dataclass with one ``<mode>_model`` field per mode that owns a collection (the modes that search it share
+    it): the CLI's ``--basic-model`` / ``--laser-model``, generated from the registry."""
+    fields = []
+    for mode, chosen in MODES.items():
+        if chosen.collection_mode is not mode:
+            continue
+        users = ", ".join(m.value for m, p in MODES.items() if p.collection_mode is mode)
+        help_text = (f"Encoder for --mode {users}: a LaSER checkpoint, a hub id or a sentence-transformers model "
+                     f"(e.g. all-minilm-l6-v2). Default: {chosen.encoder}.")
+        fields.append((f"{mode.value}_model", Optional[str], dataclasses.field(default=None,
+                                                                               metadata={"help": help_text})))
+    return dataclasses.make_dataclass("EncoderSources", fields, frozen=True)
+
+
+EncoderSources = _encoder_sources()
+
+ModeOpt = Annotated[RetrievalMode, typer.Option("--mode", "-m", help=_modes_help())]
 CorpusOpt = Annotated[Optional[str], typer.Option("--corpus", help="Corpus name; the collection is "
                                                                    "<corpus>-<encoder label>.")]
 CollectionOpt = Annotated[Optional[str], typer.Option("--collection", help="Exact collection name (overrides "
@@ -41,47 +78,80 @@ UrlOpt = Annotated[Optional[str], typer.Option("--qdrant-url", envvar="LASER_RAG
                                                help="A Qdrant server or cluster instead of the embedded store.")]
 ApiKeyOpt = Annotated[Optional[str], typer.Option("--api-key", envvar="QDRANT_API_KEY", help="Qdrant API key.")]
 KOpt = Annotated[int, typer.Option("-k", "--top-k", min=1, help="How many passages to retrieve.")]
-LaserModelOpt = Annotated[Optional[str], typer.Option("--laser-model", help="LaSER encoder for --mode laser "
-                                                                            "(default: the embedded one).")]
-BasicModelOpt = Annotated[Optional[str], typer.Option(
-    "--basic-model", help="Encoder for basic/rewrite: a LaSER checkpoint or a sentence-transformers model "
-                          "(e.g. all-minilm-l6-v2). Default: builtin:basic, else the backbone with K=1.")]
+StepsOpt = Annotated[Optional[int], typer.Option("--steps", min=1, help="K latent steps for this query (a LaSER "
+                                                                        "encoder, no rewriting).")]
+InstructionOpt = Annotated[Optional[str], typer.Option("--instruction", help="Task instruction for the query "
+                                                                             "(default: the encoder's own).")]
+LlmOpt = Annotated[Optional[str], typer.Option("--llm", help="An OpenAI-compatible URL (vLLM, llama.cpp, Ollama) "
+                                                             "or a local model (default: SmolLM2-135M-Instruct).")]
+LlmModelOpt = Annotated[str, typer.Option("--llm-model", help="Model name to request from an OpenAI-compatible "
+                                                              "server.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(1)
+# ---------------------------------------------------------------------------------------------------------------
+# The error boundary (also for plugins)
 
 
-def _known_errors() -> tuple[type[Exception], ...]:
-    from laser_rag._models import ModelNotFoundError
-    from laser_rag.llm import GenerationError
-    from laser_rag.store import StoreError
-
-    return StoreError, ModelNotFoundError, GenerationError, FileNotFoundError, ValueError
-
-
-def _run(command, *args, **kwargs):
-    """Call a command body; known errors become one red line and exit code 1 (no traceback)."""
+def run_command(command: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a command body. An error laser_rag raises on purpose (`LaserRagError`) becomes one red line on stderr
+    and exit code 1; anything else keeps its traceback (it is a bug). Qdrant clients are closed at the end."""
     try:
         return command(*args, **kwargs)
-    except _known_errors() as exc:
-        raise _fail(str(exc)) from exc
+    except LaserRagError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        _close_clients()
 
 
-def _retriever(mode: Mode, corpus, collection, qdrant_path, qdrant_url, api_key, laser_model, basic_model, *,
-               k: int = 10, create: bool = False, recreate: bool = False, llm=None):
+def _close_clients() -> None:
+    store = sys.modules.get("laser_rag.store")  # not imported: the command opened no client
+    if store is not None:
+        store.close_all()
+
+
+def main() -> None:
+    """The ``laser-rag`` entry point: the CLI, without third-party deprecation warnings (this process only; the
+    library itself never filters warnings). laser_rag's own warnings, e.g. `TruncationWarning`, still show."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        app()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Shared steps
+
+
+def _announce() -> None:
+    """One start-up line on stderr before a model loads: device, dtype and threads."""
+    from laser_rag import _models
+
+    typer.echo(f"laser-rag: {_models.runtime_summary()}", err=True)
+
+
+def _open(mode: RetrievalMode, models, corpus: str | None, collection: str | None, qdrant_path: Path | None,
+          qdrant_url: str | None, api_key: str | None, *, k: int = 10, create: bool = False, recreate: bool = False,
+          llm: str | None = None, llm_model: str = "default", generation: GenerationConfig | None = None):
+    """The retriever of a command: connect (a dead server fails before any model loads), announce, load the
+    encoder, then the rewriter's LLM if the preset rewrites."""
     from laser_rag import store
-    from laser_rag.encoders import encoder_label
     from laser_rag.retrieval import encoder_for, open_retriever
 
+    chosen = preset(mode)
     client = store.connect(qdrant_path, url=qdrant_url, api_key=api_key)
-    encoder = encoder_for(mode.value, laser_source=laser_model, basic_source=basic_model)
+    _announce()
+    encoder = encoder_for(chosen.mode, _source(models, chosen))
     if collection is None and corpus is None:
-        collection = _only_collection(client, encoder_label(encoder))
-    return open_retriever(mode.value, corpus=corpus or "default", collection=collection, encoder=encoder,
-                          client=client, create=create, recreate=recreate, llm=llm, k=k)
+        collection = _only_collection(client, encoder.label)
+    rewriter = _rewriter(chosen, llm, llm_model, generation or GenerationConfig())
+    return open_retriever(chosen.mode, corpus or "default", client=client, encoder=encoder, llm=rewriter,
+                          collection=collection, create=create, recreate=recreate, k=k)
+
+
+def _source(models, chosen: ModePreset) -> str | None:
+    return getattr(models, f"{chosen.collection_mode.value}_model")
 
 
 def _only_collection(client, label: str) -> str:
@@ -90,96 +160,119 @@ def _only_collection(client, label: str) -> str:
     if len(names) == 1:
         return names[0]
     if not names:
-        raise FileNotFoundError(f"no collection for the encoder {label!r} yet: run `laser-rag index PATH` first")
-    raise ValueError(f"several collections for the encoder {label!r}: {', '.join(names)}; pick one with --corpus "
-                     "or --collection")
+        raise CollectionNotFoundError(f"no collection for the encoder {label!r} yet: run `laser-rag index PATH` "
+                                      "first")
+    raise typer.BadParameter(f"several collections for the encoder {label!r}: {', '.join(names)}; pick one with "
+                             "--corpus or --collection", param_hint="--corpus")
+
+
+def _rewriter(chosen: ModePreset, llm: str | None, llm_model: str, generation: GenerationConfig):
+    """The preset's query rewriter (None for a mode that does not rewrite)."""
+    if not chosen.rewrites:
+        return None
+    from laser_rag.llm import as_llm
+    from laser_rag.retrieval import QueryRewriter
+
+    return QueryRewriter(as_llm(llm, model=llm_model, config=generation),
+                         max_new_tokens=generation.rewrite_max_new_tokens)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Core commands
 
 
 @app.command()
+@dataclass_options(EncoderSources, param="models")
 def index(
-    path: Annotated[Path, typer.Argument(help="A BEIR directory, a .jsonl file, or a folder of .txt/.md files.")],
-    mode: ModeOpt = Mode.laser,
+    path: Annotated[Path, typer.Argument(exists=True, help="A BEIR directory, a .jsonl file, or a folder of "
+                                                           ".txt/.md files.")],
+    models: Any,
+    mode: ModeOpt = RetrievalMode.LASER,
     corpus: CorpusOpt = None,
     collection: CollectionOpt = None,
     qdrant_path: PathOpt = None,
     qdrant_url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
-    laser_model: LaserModelOpt = None,
-    basic_model: BasicModelOpt = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Documents encoded and stored per step.")] = 64,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Index only the first N documents.")] = None,
+    chunk: Annotated[Optional[bool], typer.Option("--chunk/--no-chunk", help="Split documents longer than the "
+                                                  "encoder reads (default: yes, except for a BEIR directory).")]
+    = None,
     recreate: Annotated[bool, typer.Option(help="Drop the collection first (e.g. after changing the encoder).")]
     = False,
 ) -> None:
     """Index a corpus (re-running adds only what is missing; an interrupted run resumes)."""
     def body():
-        from laser_rag.datasets import load_corpus
+        from laser_rag.corpus import is_beir_directory, load_corpus
 
         documents = load_corpus(path)[:limit]
         name = corpus or (path.stem if path.is_file() else path.resolve().name)
-        encoder_mode = Mode.basic if mode is Mode.rewrite else mode  # rewrite searches basic's collection
-        retriever = _retriever(encoder_mode, name, collection, qdrant_path, qdrant_url, api_key, laser_model,
-                               basic_model, create=True, recreate=recreate)
-        report = retriever.index(documents, batch_size=batch_size, progress=True)
+        chosen = preset(mode)  # a mode that searches another's collection indexes that one
+        retriever = _open(chosen.collection_mode, models, name, collection, qdrant_path, qdrant_url, api_key,
+                          create=True, recreate=recreate)
+        split = chunk if chunk is not None else not is_beir_directory(path)
+        report = retriever.index(documents, batch_size=batch_size, chunk=split, progress=True)
         typer.echo(f"{retriever.collection.name}: {report.added} added, {report.skipped} already there, "
                    f"{retriever.collection.count()} in total ({report.seconds:.1f} s, "
                    f"{report.documents_per_second:.1f} documents/s)")
 
-    _run(body)
+    run_command(body)
 
 
 @app.command()
+@dataclass_options(GenerationConfig, param="generation", include=("time_limit", "rewrite_max_new_tokens"))
+@dataclass_options(EncoderSources, param="models")
 def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
-    mode: ModeOpt = Mode.laser,
+    models: Any,
+    generation: Any,
+    mode: ModeOpt = RetrievalMode.LASER,
     corpus: CorpusOpt = None,
     collection: CollectionOpt = None,
     k: KOpt = 5,
-    steps: Annotated[Optional[int], typer.Option("--steps", min=1, help="K latent steps for this query "
-                                                                         "(laser mode).")] = None,
+    steps: StepsOpt = None,
+    instruction: InstructionOpt = None,
     qdrant_path: PathOpt = None,
     qdrant_url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
-    laser_model: LaserModelOpt = None,
-    basic_model: BasicModelOpt = None,
-    llm: Annotated[Optional[str], typer.Option(help="Rewrite mode: an OpenAI-compatible URL or a local model "
-                                                    "(default: SmolLM2).")] = None,
+    llm: LlmOpt = None,
+    llm_model: LlmModelOpt = "default",
     as_json: JsonOpt = False,
 ) -> None:
     """Show the passages a query retrieves, with scores and stage timings."""
     def body():
-        retriever = _retriever(mode, corpus, collection, qdrant_path, qdrant_url, api_key, laser_model, basic_model,
-                               k=k, llm=llm)
-        result = retriever.retrieve(query, num_thinking_steps=steps)
+        retriever = _open(mode, models, corpus, collection, qdrant_path, qdrant_url, api_key, k=k, llm=llm,
+                          llm_model=llm_model, generation=generation)
+        result = retriever.retrieve(query, instruction=instruction, num_thinking_steps=steps)
         if as_json:
-            typer.echo(json.dumps(_jsonable(result), ensure_ascii=False, indent=2))
+            typer.echo(json.dumps(dataclasses.asdict(result), ensure_ascii=False, indent=2))
             return
         if result.rationale:
             typer.echo(f"reasoning: {result.rationale}\n")
         _print_hits(result.hits)
         typer.echo(_timing_line(result.timings))
 
-    _run(body)
+    run_command(body)
 
 
 @app.command()
+@dataclass_options(GenerationConfig, param="generation")
+@dataclass_options(EncoderSources, param="models")
 def ask(
     question: Annotated[str, typer.Argument(help="The question.")],
-    mode: ModeOpt = Mode.laser,
+    models: Any,
+    generation: Any,
+    mode: ModeOpt = RetrievalMode.LASER,
     corpus: CorpusOpt = None,
     collection: CollectionOpt = None,
     k: KOpt = 4,
+    steps: StepsOpt = None,
+    instruction: InstructionOpt = None,
     qdrant_path: PathOpt = None,
     qdrant_url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
-    laser_model: LaserModelOpt = None,
-    basic_model: BasicModelOpt = None,
-    llm: Annotated[Optional[str], typer.Option(help="An OpenAI-compatible URL (vLLM, llama.cpp, Ollama) or a "
-                                                    "local model (default: SmolLM2-135M-Instruct).")] = None,
-    llm_model: Annotated[str, typer.Option(help="Model name to request from an OpenAI-compatible server.")]
-    = "default",
-    max_new_tokens: Annotated[int, typer.Option(min=1, help="Longest answer, in tokens.")] = 128,
-    time_limit: Annotated[float, typer.Option(help="Seconds the LLM may take per call.")] = 60.0,
+    llm: LlmOpt = None,
+    llm_model: LlmModelOpt = "default",
     as_json: JsonOpt = False,
 ) -> None:
     """Answer a question from the top-k passages, with per-stage timings."""
@@ -187,19 +280,21 @@ def ask(
         from laser_rag.llm import as_llm
         from laser_rag.rag import RAG
 
-        generator = as_llm(llm, model=llm_model, timeout=time_limit, max_new_tokens=max_new_tokens)
-        retriever = _retriever(mode, corpus, collection, qdrant_path, qdrant_url, api_key, laser_model, basic_model,
-                               k=k, llm=generator)
-        answer = RAG(retriever, generator, k=k, max_new_tokens=max_new_tokens).ask(question)
+        retriever = _open(mode, models, corpus, collection, qdrant_path, qdrant_url, api_key, k=k, llm=llm,
+                          llm_model=llm_model, generation=generation)
+        rewriter = retriever.rewriter  # the rewriter's LLM also answers
+        generator = rewriter.llm if rewriter is not None else as_llm(llm, model=llm_model, config=generation)
+        answer = RAG(retriever, generator, k=k, generation=generation).ask(
+            question, instruction=instruction, num_thinking_steps=steps)
         if as_json:
-            typer.echo(json.dumps(_jsonable(answer), ensure_ascii=False, indent=2))
+            typer.echo(json.dumps(dataclasses.asdict(answer), ensure_ascii=False, indent=2))
             return
         typer.echo(answer.text or "(empty answer)")
         typer.echo("\nsources:")
         _print_hits(answer.hits, snippet=0)
         typer.echo(_timing_line(answer.timings))
 
-    _run(body)
+    run_command(body)
 
 
 @app.command()
@@ -218,141 +313,7 @@ def collections(
             typer.echo(f"{item.name}\t{client.count(item.name).count} points\tencoder "
                        f"{info.get('encoder', '(not laser_rag)')}\t{info.get('fingerprint', '')}")
 
-    _run(body)
-
-
-@app.command("eval")
-def eval_(
-    context: typer.Context,
-    data: Annotated[Optional[Path], typer.Option("--data", help="A BEIR directory: corpus.jsonl[.gz], queries.jsonl, "
-                                                                "qrels/<split>.tsv.")] = None,
-    dataset: Annotated[Optional[str], typer.Option("--dataset", help="Or a shared set: scifact, strategyqa, hotpotqa, "
-                                                                     "musique, hotpotqa_evidence.")] = None,
-    split: Annotated[Optional[str], typer.Option(help="Which qrels (default: test for --data, validation for "
-                                                      "--dataset).")] = None,
-    modes: Annotated[str, typer.Option(help="Comma-separated: bm25, minilm, basic, laser, rewrite.")]
-    = "bm25,minilm,basic,laser,rewrite",
-    k: Annotated[int, typer.Option("--k", min=1, max=100, help="Cut-off of nDCG, Recall and MRR (Recall@100 is "
-                                                               "always reported).")] = 10,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Write the JSON report here.")] = None,
-    num_thinking_steps: Annotated[Optional[int], typer.Option(min=1, help="K for laser-mode queries (documents keep "
-                                                                          "the encoder's own K).")] = None,
-    max_queries: Annotated[Optional[int], typer.Option(min=1, help="Evaluate only the first N judged queries.")]
-    = None,
-    max_length: Annotated[Optional[int], typer.Option(min=8, help="Token limit of the LaSER encoders (documents "
-                                                                  "longer are truncated; cheaper).")] = None,
-    max_docs: Annotated[Optional[int], typer.Option(min=1, help="A sub-corpus: the evaluated queries' relevant "
-                                                                "documents plus random distractors (seed 0) up to "
-                                                                "N documents (cheaper; not comparable with the full "
-                                                                "corpus).")] = None,
-    laser_model: LaserModelOpt = None,
-    basic_model: BasicModelOpt = None,
-    llm: Annotated[Optional[str], typer.Option(help="The rewriter: an OpenAI-compatible URL or a local model "
-                                                    "(default: SmolLM2).")] = None,
-    llm_model: Annotated[str, typer.Option(help="Model name to request from an OpenAI-compatible server.")]
-    = "default",
-    rewrite_max_new_tokens: Annotated[int, typer.Option(min=1, help="Longest rewrite, in tokens.")] = 64,
-    batch_size: Annotated[int, typer.Option(min=1, help="Documents per encoder batch.")] = 16,
-    cache_dir: Annotated[Optional[Path], typer.Option(help="Where document vectors are cached (default: the "
-                                                           "laser_rag cache dir).")] = None,
-) -> None:
-    """Retrieval quality (nDCG, Recall, MRR) and query latency of each mode on a BEIR dataset; exact search."""
-    def body():
-        from laser_rag import benchmark
-
-        settings = benchmark.EvalSettings(
-            k=k, num_thinking_steps=num_thinking_steps, max_queries=max_queries, max_length=max_length,
-            laser_model=laser_model, basic_model=basic_model, llm=llm, llm_model=llm_model,
-            rewrite_max_new_tokens=rewrite_max_new_tokens, batch_size=batch_size)
-        loaded, license = benchmark.load_dataset(data, dataset, split)
-        benchmark.run_eval(loaded, modes, settings, max_docs=max_docs, out=out, license=license, cache_dir=cache_dir,
-                           command=benchmark.command_line(context), echo=typer.echo)
-
-    _run(body)
-
-
-@app.command()
-def convert(
-    name: Annotated[str, typer.Argument(help="A shared set: scifact, strategyqa, hotpotqa, musique, "
-                                             "hotpotqa_evidence.")],
-    directory: Annotated[Path, typer.Argument(help="Where to write the BEIR directory.")],
-    split: Annotated[str, typer.Option(help="Which queries (train, validation, test, all).")] = "validation",
-) -> None:
-    """Write a shared dataset as a BEIR directory (for `laser-rag eval --data`, or any BEIR tool)."""
-    def body():
-        from laser_rag.benchmark import export_shared
-
-        written = export_shared(name, directory, split)
-        typer.echo(f"wrote {written} (qrels/{split}.tsv; licence in LICENSE.txt)\n"
-                   f"evaluate it with: laser-rag eval --data {written} --split {split}")
-
-    _run(body)
-
-
-@app.command()
-def train(
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", exists=True, dir_okay=False,
-                                                   help="A JSON/YAML training config (training/configs/*.yaml); "
-                                                        "default: the built-in defaults.")] = None,
-    overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config field, KEY=VALUE "
-                                                                          "(repeatable; values read as YAML).")]
-    = None,
-) -> None:
-    """Train (or resume) a LaSER encoder: dual-view self-distillation with LoRA (needs the [train] extra)."""
-    def body():
-        import yaml
-
-        from training.train import main
-
-        fields = {}
-        for item in overrides or []:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise typer.BadParameter(f"--set expects KEY=VALUE, got {item!r}")
-            fields[key] = yaml.safe_load(value)
-        typer.echo(main(str(config) if config else None, **fields))
-
-    _run(body)
-
-
-@app.command()
-def demo(
-    host: Annotated[str, typer.Option(help="Address to bind (0.0.0.0 opens the app to your network).")]
-    = "127.0.0.1",
-    port: Annotated[Optional[int], typer.Option(min=1, max=65535, help="Port (default: 7860, or the next free "
-                                                                       "one).")] = None,
-    data_dir: Annotated[Optional[Path], typer.Option(envvar="LASER_RAG_APP_DIR", help="The app's indexes and "
-                                                     "uploads (default: <user data dir>/laser_rag/app).")] = None,
-    corpus: Annotated[Optional[str], typer.Option(help="Corpus selected at start (default: a small HotpotQA "
-                                                       "slice, or the Python reference without shared data).")]
-    = None,
-    max_new_tokens: Annotated[int, typer.Option(min=1, help="Longest answer, in tokens.")] = 128,
-    rewrite_max_new_tokens: Annotated[int, typer.Option(min=1, help="Longest rewrite, in tokens.")] = 64,
-    time_limit: Annotated[float, typer.Option(help="Seconds the LLM may take per call.")] = 60.0,
-    llm: Annotated[Optional[str], typer.Option(help="An OpenAI-compatible URL or a local model (default: "
-                                                    "SmolLM2-135M-Instruct).")] = None,
-    llm_model: Annotated[str, typer.Option(help="Model name to request from an OpenAI-compatible server.")]
-    = "default",
-    laser_model: LaserModelOpt = None,
-    basic_model: BasicModelOpt = None,
-    concurrency: Annotated[int, typer.Option(min=1, help="Requests served at once (answers still take turns on "
-                                                         "the CPU).")] = 4,
-    threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads for the models (default: one per "
-                                                               "core; 1 is faster on a busy machine).")] = None,
-) -> None:
-    """Start the web app: basic, LaSER and rewrite-then-retrieve side by side, with per-stage latency."""
-    def body():
-        from app import AppSettings, launch
-
-        settings = AppSettings(host=host, port=port, corpus=corpus, max_new_tokens=max_new_tokens,
-                               rewrite_max_new_tokens=rewrite_max_new_tokens, time_limit=time_limit, llm=llm,
-                               llm_model=llm_model, laser_model=laser_model, basic_model=basic_model,
-                               concurrency=concurrency, threads=threads)
-        if data_dir is not None:
-            settings.data_dir = data_dir.expanduser()
-        launch(settings)
-
-    _run(body)
+    run_command(body)
 
 
 def _print_hits(hits, snippet: int = 160) -> None:
@@ -367,13 +328,46 @@ def _timing_line(timings: dict[str, float]) -> str:
     return " | ".join(f"{key.removesuffix('_ms')} {value:.0f} ms" for key, value in timings.items())
 
 
-def _jsonable(result) -> dict:
-    import dataclasses
+# ---------------------------------------------------------------------------------------------------------------
+# Plugin commands
 
-    data = dataclasses.asdict(result)
-    data["mode"] = result.mode.value
-    return data
 
+def add_plugins(target: typer.Typer, found: Iterable[Any] | None = None) -> list[str]:
+    """Register each entry point of `PLUGIN_GROUP` (or ``found``) as a command of ``target``; returns their names.
+
+    A plugin that fails to load (an extra installed in part) still shows up, and running it says why; it does not
+    break the other commands. A plugin cannot replace a core command.
+    """
+    taken = {info.name or info.callback.__name__ for info in target.registered_commands}
+    added = []
+    for entry in found if found is not None else entry_points(group=PLUGIN_GROUP):
+        if entry.name in taken:
+            continue
+        try:
+            command = entry.load()
+        except Exception as exc:  # whatever a broken plugin raises at import, the core commands must still run
+            target.command(name=entry.name, help=f"(unavailable: {type(exc).__name__}: {exc})",
+                           context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
+                _unavailable(entry.name, exc))
+        else:
+            target.command(name=entry.name)(command)
+        taken.add(entry.name)
+        added.append(entry.name)
+    return added
+
+
+def _unavailable(name: str, error: Exception) -> Callable[[], None]:
+    def command() -> None:
+        def body():
+            raise LaserRagError(f"the {name!r} command could not be loaded ({type(error).__name__}: {error}); "
+                                "install the laser-rag extra that provides it")
+
+        run_command(body)
+
+    return command
+
+
+add_plugins(app)
 
 if __name__ == "__main__":
-    app()
+    main()

@@ -1,12 +1,13 @@
-"""Retrieval evaluation: exact dense search and trec_eval metrics over a BEIR-style `RetrievalDataset`.
+"""Retrieval evaluation: trec_eval metrics of an encoder on a BEIR-style `RetrievalDataset`, measured through the
+path users run (a Qdrant collection, here an in-memory one, searched exactly).
 
 Example::
 
-    from laser_rag import LaSEREncoder
-    from laser_rag.datasets import shared_dataset
+    from laser_rag.beir import load_beir
+    from laser_rag.encoders import load_encoder
     from laser_rag.evaluation import evaluate_encoder
 
-    metrics = evaluate_encoder(LaSEREncoder.from_pretrained(), shared_dataset("strategyqa", "validation"))
+    metrics = evaluate_encoder(load_encoder(), load_beir("my-beir-dir", "test"))
     metrics["ndcg_cut_10"], metrics["recall_10"]
 """
 
@@ -14,10 +15,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from laser_rag.datasets import document_text
+if TYPE_CHECKING:  # pragma: no cover
+    from laser_rag.beir import RetrievalDataset
+    from laser_rag.encoders.base import BaseEncoder
 
 #: Metric names understood by `score_run`: trec_eval measures written ``<measure>_<cutoff>`` (as pytrec_eval
 #: reports them), plus ``recip_rank@<k>`` for MRR@k (reciprocal rank on the run cut to its top k).
@@ -37,6 +41,12 @@ def _cut(run: Run, k: int) -> Run:
     return {qid: dict(sorted(docs.items(), key=lambda kv: (-kv[1], kv[0]))[:k]) for qid, docs in run.items()}
 
 
+def judged_queries(qrels: Qrels, queries: Sequence[str] | None = None) -> list[str]:
+    """The query ids (of ``queries``, else of ``qrels``, in that order) with at least one relevant document."""
+    order = qrels if queries is None else queries
+    return [qid for qid in order if any(g > 0 for g in qrels.get(qid, {}).values())]
+
+
 def score_run(qrels: Qrels, run: Run, metrics: Sequence[str] = DEFAULT_METRICS) -> dict[str, float]:
     """Mean trec_eval metrics of ``run`` (``run[qid][doc_id] = score``) against ``qrels`` (``[qid][doc_id] = grade``).
 
@@ -50,8 +60,7 @@ def score_run(qrels: Qrels, run: Run, metrics: Sequence[str] = DEFAULT_METRICS) 
     """
     import pytrec_eval
 
-    judged = {qid: {d: int(g) for d, g in docs.items()}
-              for qid, docs in qrels.items() if any(g > 0 for g in docs.values())}
+    judged = {qid: {d: int(g) for d, g in qrels[qid].items()} for qid in judged_queries(qrels)}
     if not judged:
         raise ValueError("qrels hold no query with a relevant document")
     run = {qid: {d: float(s) for d, s in docs.items()} for qid, docs in run.items() if qid in judged and docs}
@@ -72,71 +81,46 @@ def score_run(qrels: Qrels, run: Run, metrics: Sequence[str] = DEFAULT_METRICS) 
     return {m: float(np.mean([per_query[qid].get(m, 0.0) for qid in judged])) for m in metrics}
 
 
-def dense_search(
-    query_vecs: np.ndarray,
-    doc_vecs: np.ndarray,
-    doc_ids: Sequence[str],
-    k: int = 100,
-    query_ids: Sequence[str] | None = None,
-    batch_size: int = 1024,
-) -> Run:
-    """Exact top-k by inner product (cosine for unit vectors): ``run[query_id][doc_id] = score``.
-
-    ``query_ids`` default to ``"0", "1", ...``. Ties are broken by document order.
-
-    Example::
-
-        run = dense_search(q, d, ["d0", "d1", "d2"], k=2, query_ids=["q0"])
-    """
-    query_vecs = np.asarray(query_vecs, dtype=np.float32)
-    doc_vecs = np.asarray(doc_vecs, dtype=np.float32)
-    if len(doc_ids) != len(doc_vecs):
-        raise ValueError(f"{len(doc_vecs)} document vectors but {len(doc_ids)} ids")
-    query_ids = [str(i) for i in range(len(query_vecs))] if query_ids is None else list(query_ids)
-    if len(query_ids) != len(query_vecs):
-        raise ValueError(f"{len(query_vecs)} query vectors but {len(query_ids)} ids")
-    k = min(k, len(doc_ids))
-    run: Run = {}
-    for start in range(0, len(query_vecs), batch_size):
-        scores = query_vecs[start:start + batch_size] @ doc_vecs.T
-        if k < len(doc_ids):
-            top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        else:
-            top = np.tile(np.arange(k), (len(scores), 1))
-        for row, candidates in enumerate(top):
-            order = candidates[np.lexsort((candidates, -scores[row, candidates]))]
-            run[query_ids[start + row]] = {doc_ids[j]: float(scores[row, j]) for j in order}
-    return run
-
-
 def evaluate_encoder(
-    encoder,
-    dataset,
+    encoder: BaseEncoder,
+    dataset: RetrievalDataset,
+    *,
     k: int = 100,
-    num_thinking_steps: int | None = None,
     metrics: Sequence[str] = DEFAULT_METRICS,
     batch_size: int = 16,
-    show_progress_bar: bool | None = None,
     rationales: Mapping[str, str] | None = None,
+    show_progress_bar: bool | None = None,
 ) -> dict[str, float]:
-    """Encode a `RetrievalDataset`'s judged queries and its corpus with ``encoder``, search exactly, score.
+    """Index ``dataset``'s corpus with ``encoder`` into an in-memory Qdrant collection, search each judged query's
+    top ``k`` exactly, and score the run with `score_run`.
 
-    ``num_thinking_steps`` overrides the encoder's K for queries and documents alike. ``rationales`` (query id ->
-    text) scores the explicit view instead: each query read together with its rationale in one pass (queries
-    without one are left out). Returns the metrics plus ``num_queries``, ``num_docs`` and the encoding time in
-    seconds (``seconds``).
+    This is the production path (`laser_rag.store.VectorCollection`: the encoder's own document text, point ids,
+    payload, cosine search), so the figures are those of what users run. ``k`` is the ranking depth (Recall@100
+    needs 100). The corpus is indexed as it is (BEIR corpora are already passages: no chunking). ``rationales``
+    (query id -> text) scores the explicit view instead: each query read together with its rationale in one pass
+    (`BaseEncoder.encode_explicit`; queries without one are left out). Returns the metrics plus ``num_queries``,
+    ``num_docs`` and the wall time in seconds (``seconds``).
     """
+    from laser_rag import store
+
     started = time.perf_counter()
-    qids = [qid for qid in dataset.queries if any(g > 0 for g in dataset.qrels.get(qid, {}).values())
-            and (rationales is None or qid in rationales)]
+    qids = [qid for qid in judged_queries(dataset.qrels, list(dataset.queries))
+            if rationales is None or qid in rationales]
     if not qids:
         raise ValueError(f"{dataset.name}: no judged query to evaluate")
-    q = encoder.encode_queries([dataset.queries[qid] for qid in qids], num_thinking_steps=num_thinking_steps,
-                               rationales=None if rationales is None else [rationales[qid] for qid in qids],
-                               batch_size=batch_size, show_progress_bar=show_progress_bar)
-    d = encoder.encode_documents([document_text(doc) for doc in dataset.corpus], num_thinking_steps=num_thinking_steps,
-                                 batch_size=batch_size, show_progress_bar=show_progress_bar)
-    run = dense_search(q, d, [doc.id for doc in dataset.corpus], k=k, query_ids=qids)
+    texts = [dataset.queries[qid] for qid in qids]
+    if rationales is None:
+        vectors = encoder.encode_queries(texts, batch_size=batch_size, show_progress_bar=show_progress_bar)
+    else:
+        vectors = encoder.encode_explicit(texts, [rationales[qid] for qid in qids], batch_size=batch_size)
+    client = store.connect(":memory:")  # a private in-memory store, dropped when closed
+    try:
+        collection = store.VectorCollection.open(client, "evaluation", encoder, create=True)
+        collection.index(dataset.corpus, encoder, encode_batch_size=batch_size, progress=bool(show_progress_bar))
+        run = {qid: {hit.id: hit.score for hit in collection.search(vector, k, exact=True)}
+               for qid, vector in zip(qids, vectors)}
+    finally:
+        client.close()
     result = score_run({qid: dataset.qrels[qid] for qid in qids}, run, metrics)
     result.update(num_queries=len(qids), num_docs=len(dataset.corpus), seconds=round(time.perf_counter() - started, 1))
     return result

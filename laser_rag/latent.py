@@ -104,7 +104,12 @@ def latent_rollout(
 
 
 def pool_trajectory(states: Tensor, pooling: str = "mean", normalize: bool = True) -> Tensor:
-    """``[B, K, H] -> [B, H]``: the mean of the K states (or the last one), L2-normalised."""
+    """``[B, K, H] -> [B, H]``: the mean of the K states (or the last one), L2-normalised.
+
+    Pooling and normalisation run in float32 whatever the model's dtype, so a bf16 model's vectors still leave at
+    unit norm (to 1e-6) and the mean does not lose precision.
+    """
+    states = states.float()
     if pooling == "mean":
         pooled = states.mean(dim=1)
     elif pooling == "last":

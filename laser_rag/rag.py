@@ -2,12 +2,12 @@
 
 Example::
 
-    rag = RAG(open_retriever("laser", corpus="pydoc"))          # local SmolLM2 answers by default
+    rag = RAG(open_retriever("laser", "pydoc"))                 # local SmolLM2 answers by default
     answer = rag.ask("What does the pass statement do?")
     print(answer.text, answer.timings)   # rewrite_ms (0 here), encode_ms, search_ms, generate_ms, total_ms
 
-A failing or timed-out generator raises `GenerationError` / `GenerationTimeout`; the exception's ``retrieval``
-attribute keeps what was retrieved, so an app can still show the passages.
+A failing or timed-out generator raises `GenerationError` / `GenerationTimeout` with ``retrieval`` set to what was
+retrieved, so an app can still show the passages.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from laser_rag.llm import GenerationError, as_llm
-from laser_rag.retrieval import Retrieval, RetrievalMode, Retriever
+from laser_rag.errors import GenerationError, GenerationTimeout
+from laser_rag.llm import GenerationConfig, as_llm
+from laser_rag.retrieval import Retrieval, Retriever
 from laser_rag.store import Hit
 
 ANSWER_INSTRUCTION = (
@@ -50,7 +51,7 @@ class Answer:
 
     question: str
     text: str
-    mode: RetrievalMode
+    mode: str
     hits: list[Hit]
     timings: dict[str, float] = field(default_factory=dict)
     rationale: str | None = None
@@ -59,23 +60,30 @@ class Answer:
 
 class RAG:
     """Retrieve-then-generate over a `Retriever`. ``llm``: anything `laser_rag.llm.as_llm` accepts (default: the
-    local SmolLM2; in rewrite mode the retriever's own LLM is reused unless another is given)."""
+    retriever's rewriter LLM if it has one, else the local SmolLM2). ``generation`` sets the answer's token budget
+    and the time limit (default `GenerationConfig()`)."""
 
-    def __init__(self, retriever: Retriever, llm: Any = None, *, k: int = 4, max_new_tokens: int = 128,
-                 time_limit: float = 60.0) -> None:
+    def __init__(self, retriever: Retriever, llm: Any = None, *, k: int = 4,
+                 generation: GenerationConfig | None = None) -> None:
         self.retriever = retriever
-        if llm is None and retriever.llm is not None:
-            self.llm = retriever.llm
+        self.generation = generation or GenerationConfig()
+        if llm is None and retriever.rewriter is not None:
+            self.llm = retriever.rewriter.llm
         else:
-            self.llm = as_llm(llm, max_new_tokens=max_new_tokens, timeout=time_limit)
+            self.llm = as_llm(llm, config=self.generation)
         self.k = k
-        self.max_new_tokens = max_new_tokens
 
-    def ask(self, question: str, *, k: int | None = None, num_thinking_steps: int | None = None,
-            max_new_tokens: int | None = None) -> Answer:
+    def __repr__(self) -> str:
+        return f"RAG({self.retriever!r}, llm={getattr(self.llm, 'name', self.llm)!r}, k={self.k})"
+
+    def ask(self, question: str, *, k: int | None = None, instruction: str | None = None,
+            num_thinking_steps: int | None = None, max_new_tokens: int | None = None) -> Answer:
+        """Retrieve ``k`` passages for ``question`` (see `Retriever.retrieve`), then generate at most
+        ``max_new_tokens`` (default ``generation.max_new_tokens``)."""
         started = time.perf_counter()
-        retrieval = self.retriever.retrieve(question, k=k or self.k, num_thinking_steps=num_thinking_steps)
-        return self._generate(retrieval, started, max_new_tokens or self.max_new_tokens)
+        retrieval = self.retriever.retrieve(question, k=k or self.k, instruction=instruction,
+                                            num_thinking_steps=num_thinking_steps)
+        return self._generate(retrieval, started, max_new_tokens or self.generation.max_new_tokens)
 
     async def aask(self, question: str, **kwargs) -> Answer:
         """`ask` in a worker thread: the event loop keeps running while the models work."""
@@ -83,16 +91,16 @@ class RAG:
 
     def _generate(self, retrieval: Retrieval, started: float, max_new_tokens: int) -> Answer:
         messages = build_prompt(retrieval.query, retrieval.hits)
+        name = getattr(self.llm, "name", "the LLM")
         tick = time.perf_counter()
         try:
             text = self.llm.generate(messages, max_new_tokens=max_new_tokens)
+        except GenerationTimeout as exc:
+            raise GenerationTimeout(str(exc), exc.partial, retrieval=retrieval) from exc
         except GenerationError as exc:
-            exc.retrieval = retrieval
-            raise
+            raise GenerationError(str(exc), retrieval=retrieval) from exc
         except Exception as exc:  # a third-party LLM object raising its own error type
-            error = GenerationError(f"{getattr(self.llm, 'name', 'the LLM')} failed: {type(exc).__name__}: {exc}")
-            error.retrieval = retrieval
-            raise error from exc
+            raise GenerationError(f"{name} failed: {type(exc).__name__}: {exc}", retrieval=retrieval) from exc
         timings = {**retrieval.timings, "generate_ms": (time.perf_counter() - tick) * 1000.0}
         timings["total_ms"] = (time.perf_counter() - started) * 1000.0
         return Answer(question=retrieval.query, text=text, mode=retrieval.mode, hits=retrieval.hits,

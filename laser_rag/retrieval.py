@@ -1,17 +1,18 @@
-"""Three ways to retrieve, behind one interface.
+"""A retriever is a collection + an encoder + an optional query rewriter.
 
-- ``basic``: one forward pass (the fair baseline): the ``builtin:basic`` adapter, or until it ships the default
-  backbone with K=1; or any sentence-transformers model (``basic_source="all-minilm-l6-v2"``).
-- ``laser``: K latent thinking steps (the default LaSER encoder; K can be changed per query).
-- ``rewrite``: rewrite-then-retrieve: an LLM first writes a short reasoning about what would answer the query
-  (the LaSER paper's Table 1 prompt, shortened), then the basic encoder embeds query + reasoning in one pass.
+- no rewriter: the encoder embeds the query (``encode_queries``); ``basic`` and ``laser`` differ only by encoder
+  (one pass, or K latent thinking steps);
+- a `QueryRewriter`: an LLM first writes a short rationale about what would answer the query (the LaSER paper's
+  Table 1 prompt, shortened), then the encoder reads query + rationale in one pass (``encode_explicit``).
 
-Each encoder has its own collection, ``<corpus>-<encoder label>`` (``rewrite`` searches ``basic``'s), and the
-collection's recorded fingerprint is checked.
+The named modes (`laser_rag.modes.MODES`) are presets of these parts; `open_retriever` builds one. Each encoder has
+its own collection, ``<corpus>-<encoder label>`` (``rewrite`` searches ``basic``'s), and the collection's recorded
+fingerprint is checked.
 
 Example::
 
-    retriever = open_retriever("laser", corpus="pydoc")          # embedded Qdrant, default encoder
+    client = store.connect()                                     # embedded Qdrant
+    retriever = open_retriever("laser", "pydoc", client=client, create=True)
     retriever.index(pydoc_corpus())                              # once; resumes if interrupted
     result = retriever.retrieve("how do I catch two exceptions at once?", k=5)
     result.hits[0].title, result.timings                         # {'rewrite_ms': 0.0, 'encode_ms': .., 'search_ms': ..}
@@ -22,14 +23,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from laser_rag import store as _store
-from laser_rag.encoders import encoder_label, load_encoder
-from laser_rag.llm import GenerationError, as_llm
-from laser_rag.store import Hit, VectorCollection
+from laser_rag.errors import CollectionMismatchError, GenerationError, ModelNotFoundError
+from laser_rag.llm import GenerationConfig, as_llm
+from laser_rag.modes import RetrievalMode, preset
+from laser_rag.store import Hit, IndexReport, VectorCollection
+
+if TYPE_CHECKING:  # pragma: no cover
+    from laser_rag.encoders import BaseEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -39,82 +44,108 @@ REWRITE_PROMPT = (
     "relevant and helpful to answer it, and draft a short answer. Be brief.\n\n"
     "[Begin of Question]\n{query}\n[End of Question]"
 )
-REWRITE_MAX_NEW_TOKENS = 64
 
 
-class RetrievalMode(str, Enum):
-    BASIC = "basic"
-    LASER = "laser"
-    REWRITE = "rewrite"
+class QueryRewriter:
+    """An LLM that writes a short rationale for a query (rewrite-then-retrieve). ``llm``: anything
+    `laser_rag.llm.as_llm` accepts (default: the local SmolLM2). ``prompt`` has a ``{query}`` field;
+    ``max_new_tokens`` bounds the rationale (default `GenerationConfig.rewrite_max_new_tokens`)."""
+
+    def __init__(self, llm: Any = None, *, prompt: str = REWRITE_PROMPT,
+                 max_new_tokens: int = GenerationConfig.rewrite_max_new_tokens) -> None:
+        if "{query}" not in prompt:
+            raise ValueError("the rewrite prompt needs a {query} field")
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be positive, got {max_new_tokens}")
+        self.llm = as_llm(llm)
+        self.prompt = prompt
+        self.max_new_tokens = max_new_tokens
+
+    def __repr__(self) -> str:
+        return f"QueryRewriter({self.llm!r}, max_new_tokens={self.max_new_tokens})"
+
+    def rewrite(self, query: str) -> str:
+        """The LLM's short reasoning about what would answer ``query``; GenerationError if it writes nothing."""
+        messages = [{"role": "user", "content": self.prompt.format(query=query)}]
+        rationale = self.llm.generate(messages, max_new_tokens=self.max_new_tokens).strip()
+        if not rationale:
+            raise GenerationError(f"{self.llm.name} wrote an empty rationale for the query {query!r}")
+        return rationale
 
 
 @dataclass
 class Retrieval:
-    """What one query retrieved, and how long each stage took (ms): ``rewrite_ms`` (0 unless rewriting),
-    ``encode_ms``, ``search_ms``. ``rationale`` is the LLM's reasoning in rewrite mode."""
+    """What one query retrieved, and how long each stage took (ms): ``rewrite_ms`` (0 without a rewriter),
+    ``encode_ms``, ``search_ms``. ``rationale`` is the rewriter's text, if there is one."""
 
     query: str
-    mode: RetrievalMode
+    mode: str
     hits: list[Hit]
     timings: dict[str, float] = field(default_factory=dict)
     rationale: str | None = None
 
 
 class Retriever:
-    """Retrieves from one collection with one encoder, in one mode.
+    """Retrieves from one collection with one encoder, optionally after a `QueryRewriter`.
 
-    ``llm`` is needed in rewrite mode only (`laser_rag.llm.as_llm` accepts a local model, a URL, a LangChain or
-    LlamaIndex model). Build one with `open_retriever`, or from parts here.
+    ``mode`` is the name reported in each `Retrieval` (default: ``"rewrite"`` with a rewriter, else the encoder's
+    label). Build one with `open_retriever`, or from parts here.
     """
 
-    def __init__(self, collection: VectorCollection, encoder, *, mode: RetrievalMode | str = RetrievalMode.LASER,
-                 llm: Any = None, k: int = 10, rewrite_max_new_tokens: int = REWRITE_MAX_NEW_TOKENS) -> None:
-        self.mode = RetrievalMode(mode)
+    def __init__(self, collection: VectorCollection, encoder: BaseEncoder, rewriter: QueryRewriter | None = None,
+                 *, k: int = 10, mode: str | None = None) -> None:
         if collection.fingerprint != encoder.fingerprint:
-            raise _store.CollectionMismatchError(
+            raise CollectionMismatchError(
                 collection.name, collection.info,
-                {"fingerprint": encoder.fingerprint, "dimension": encoder.dimension, "encoder": encoder_label(encoder)},
+                {"fingerprint": encoder.fingerprint, "dimension": encoder.dimension, "encoder": encoder.label},
                 "was built by another encoder")
+        if k < 1:
+            raise ValueError(f"k must be positive, got {k}")
         self.collection = collection
         self.encoder = encoder
-        self.llm = as_llm(llm) if self.mode is RetrievalMode.REWRITE else None
+        self.rewriter = rewriter
         self.k = k
-        self.rewrite_max_new_tokens = rewrite_max_new_tokens
+        name = mode if mode is not None else RetrievalMode.REWRITE if rewriter is not None else encoder.label
+        self.mode = name.value if isinstance(name, RetrievalMode) else str(name)
 
     def __repr__(self) -> str:
-        return f"Retriever(mode={self.mode.value}, collection={self.collection.name!r}, encoder={self.encoder!r})"
+        return (f"Retriever(mode={self.mode!r}, collection={self.collection.name!r}, encoder={self.encoder.label!r}, "
+                f"rewriter={self.rewriter!r})")
 
-    def index(self, documents, **kwargs) -> _store.IndexReport:
+    def index(self, documents: Sequence, **kwargs) -> IndexReport:
         """Index documents into this retriever's collection with its encoder (see `VectorCollection.index`)."""
         return self.collection.index(documents, self.encoder, **kwargs)
 
-    def rewrite(self, query: str) -> str:
-        """The LLM's short reasoning about what would answer ``query`` (rewrite mode)."""
-        if self.llm is None:
-            raise ValueError("rewrite needs an LLM: open the retriever in rewrite mode")
-        messages = [{"role": "user", "content": REWRITE_PROMPT.format(query=query)}]
-        rationale = self.llm.generate(messages, max_new_tokens=self.rewrite_max_new_tokens).strip()
-        if not rationale:
-            raise GenerationError(f"{self.llm.name} wrote an empty reasoning for the query {query!r}")
-        return rationale
-
-    def retrieve(self, query: str, *, k: int | None = None, num_thinking_steps: int | None = None) -> Retrieval:
-        """Top-``k`` hits for ``query``. ``num_thinking_steps`` overrides K for this query (laser mode only)."""
+    def retrieve(self, query: str, *, k: int | None = None, instruction: str | None = None,
+                 num_thinking_steps: int | None = None) -> Retrieval:
+        """Top-``k`` hits for ``query``. ``instruction`` replaces the encoder's query instruction; with a
+        rewriter the rationale takes its place. ``num_thinking_steps`` overrides K for this query (a
+        `LaSEREncoder` without a rewriter only)."""
         if not isinstance(query, str) or not query.strip():
             raise ValueError("the query is empty")
-        if num_thinking_steps is not None and self.mode is not RetrievalMode.LASER:
-            raise ValueError(f"num_thinking_steps applies to laser mode only, not {self.mode.value}")
+        options: dict[str, Any] = {}
+        if instruction is not None:
+            options["instruction"] = instruction
+        if num_thinking_steps is not None:
+            from laser_rag.encoders import LaSEREncoder
+
+            if not isinstance(self.encoder, LaSEREncoder):
+                raise ValueError(f"num_thinking_steps needs a LaSER encoder; {self.encoder.label} has no latent steps")
+            options["num_thinking_steps"] = num_thinking_steps
+        if self.rewriter is not None and options:
+            raise ValueError(f"{' and '.join(options)} cannot apply with a query rewriter: the encoder reads the "
+                             "query with its rationale in one pass")
         timings = {"rewrite_ms": 0.0}
         rationale = None
-        if self.mode is RetrievalMode.REWRITE:
+        if self.rewriter is not None:
             tick = time.perf_counter()
-            rationale = self.rewrite(query)
+            rationale = self.rewriter.rewrite(query)
             timings["rewrite_ms"] = _ms(tick)
         tick = time.perf_counter()
         if rationale is not None:
-            vector = self.encoder.encode_queries([query], rationales=[rationale])[0]
+            vector = self.encoder.encode_explicit([query], [rationale])[0]
         else:
-            vector = self.encoder.encode_queries([query], num_thinking_steps=num_thinking_steps)[0]
+            vector = self.encoder.encode_queries([query], **options)[0]
         timings["encode_ms"] = _ms(tick)
         tick = time.perf_counter()
         hits = self.collection.search(vector, k or self.k)
@@ -133,58 +164,52 @@ def _ms(since: float) -> float:
 _warned_basic_fallback = False
 
 
-def encoder_for(mode: RetrievalMode | str, *, laser_source: str | None = None, basic_source: str | None = None):
-    """The encoder a mode uses (loaded once per process; ``basic`` and the default ``laser`` share weights while
-    no trained adapter ships).
+def encoder_for(mode: RetrievalMode | str, source: str | None = None) -> BaseEncoder:
+    """The encoder of ``mode``: ``source`` if given (a LaSER checkpoint, a hub id or a sentence-transformers model),
+    else the preset's encoder; at the preset's K when it pins one (basic: one pass). Loaded once per process
+    (`laser_rag.encoders.load_encoder`).
 
-    ``basic``/``rewrite``: ``basic_source`` if given (a LaSER checkpoint or a sentence-transformers model), else
-    ``builtin:basic``, else the default backbone with K=1 (logged once). ``laser``: ``laser_source`` or the default.
+    Until ``builtin:basic`` ships, a preset that asks for it gets the default backbone with K=1 (logged once).
     """
     global _warned_basic_fallback
     from laser_rag import _models
+    from laser_rag.encoders import LaSEREncoder, load_encoder
 
-    mode = RetrievalMode(mode)
-    if mode is RetrievalMode.LASER:
-        return load_encoder(laser_source)
-    if basic_source is not None:
-        return load_encoder(basic_source, num_thinking_steps=1)
+    chosen = preset(mode)
+    steps = chosen.num_thinking_steps
+    if source is not None:
+        encoder = load_encoder(source)
+        if steps is not None and isinstance(encoder, LaSEREncoder) and encoder.num_thinking_steps != steps:
+            encoder = load_encoder(source, num_thinking_steps=steps)
+        return encoder
     try:
-        return load_encoder("builtin:basic")
-    except _models.ModelNotFoundError:
+        return load_encoder(chosen.encoder, num_thinking_steps=steps)
+    except ModelNotFoundError:
+        if chosen.encoder != "builtin:basic":
+            raise
         if not _warned_basic_fallback:
-            logger.warning("no builtin:basic checkpoint yet: the basic encoder is the default backbone with "
+            logger.warning("no builtin:basic checkpoint: the basic encoder is the default backbone with "
                            "num_thinking_steps=1")
             _warned_basic_fallback = True
         return load_encoder(_models.DEFAULT_BASE, num_thinking_steps=1)
 
 
-def open_retriever(
-    mode: RetrievalMode | str = RetrievalMode.LASER,
-    *,
-    corpus: str = "default",
-    collection: str | None = None,
-    encoder: Any = None,
-    laser_source: str | None = None,
-    basic_source: str | None = None,
-    llm: Any = None,
-    client: Any = None,
-    path: str | None = None,
-    url: str | None = None,
-    api_key: str | None = None,
-    create: bool = False,
-    recreate: bool = False,
-    k: int = 10,
-) -> Retriever:
-    """A `Retriever` for ``mode`` on the collection ``<corpus>-<encoder label>`` (or ``collection``).
+def open_retriever(mode: RetrievalMode | str = RetrievalMode.LASER, corpus: str = "default", *, client: Any = None,
+                   encoder: BaseEncoder | None = None, llm: Any = None, collection: str | None = None,
+                   create: bool = False, recreate: bool = False, k: int = 10) -> Retriever:
+    """A `Retriever` for the preset ``mode`` on the collection ``<corpus>-<encoder label>`` (or ``collection``).
 
-    ``encoder`` overrides the mode's default encoder (see `encoder_for`); ``client`` overrides the connection
-    (else `laser_rag.store.connect` with ``path``/``url``/``api_key``). ``create`` makes a missing collection
-    (for indexing); otherwise a missing one raises `CollectionNotFoundError`.
+    ``encoder`` overrides the preset's encoder (see `encoder_for`); ``client`` is a Qdrant client (default: one
+    `laser_rag.store.connect()`). ``llm`` (anything `laser_rag.llm.as_llm` accepts, or a ready `QueryRewriter`)
+    is used by presets that rewrite, ignored by the others. ``create`` makes a missing collection (for indexing);
+    otherwise a missing one raises `CollectionNotFoundError`; ``recreate`` drops it first.
     """
-    mode = RetrievalMode(mode)
-    encoder = encoder if encoder is not None else encoder_for(mode, laser_source=laser_source,
-                                                              basic_source=basic_source)
-    client = client if client is not None else _store.connect(path, url=url, api_key=api_key)
-    name = collection or _store.collection_name(corpus, encoder_label(encoder))
+    chosen = preset(mode)
+    encoder = encoder if encoder is not None else encoder_for(chosen.mode)
+    client = client if client is not None else _store.connect()
+    name = collection or _store.collection_name(corpus, encoder.label)
     opened = VectorCollection.open(client, name, encoder, create=create or recreate, recreate=recreate)
-    return Retriever(opened, encoder, mode=mode, llm=llm, k=k)
+    rewriter = None
+    if chosen.rewrites:
+        rewriter = llm if isinstance(llm, QueryRewriter) else QueryRewriter(llm)
+    return Retriever(opened, encoder, rewriter, k=k, mode=chosen.mode.value)

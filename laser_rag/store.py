@@ -2,30 +2,37 @@
 
 - `connect` gives a client: embedded local mode by default (a folder under the user data dir; one client per folder
   per process, kept in a registry, since a second client on the same folder fails), ``":memory:"``, or a server /
-  cluster with ``url=`` and ``api_key=``. An unreachable server fails within ``timeout`` seconds.
-- `VectorCollection.open` records the encoder's fingerprint and dimension in the collection's metadata when it
-  creates it, and refuses (`CollectionMismatchError`) to open it for another encoder.
+  cluster with ``url=`` and ``api_key=``. An unreachable server fails within ``timeout`` seconds. `release` closes
+  one local client, `close_all` every one (it also runs at interpreter exit, before Python tears its modules down).
+- `VectorCollection.open` records the encoder's label, fingerprint, dimension and precision in the collection's
+  metadata when it creates it, and refuses (`CollectionMismatchError`) to open it for another encoder.
 - `VectorCollection.index` is idempotent: a point's id is the uuid5 of its document id, ids already stored are
   skipped *before* encoding, so re-indexing adds nothing and an interrupted run resumes where it stopped.
 
-Payload layout (one point per document), readable by LangChain (``content_payload_key="text"``,
-``metadata_payload_key="metadata"``), by LlamaIndex's QdrantVectorStore (``_node_content``; ``doc_id`` is its
-ref_doc_id) and by `hit_from_point`::
+Payload layout (one point per document): LangChain's keys (``content_payload_key="text"``,
+``metadata_payload_key="metadata"``) and, when llama-index-core is installed, the fields LlamaIndex's
+QdrantVectorStore writes for the document's node (`llama_node`), made by LlamaIndex's own ``node_to_metadata_dict``::
 
     {"text": ..., "metadata": {"doc_id": ..., "title": ..., **document.metadata},
-     "_node_content": <LlamaIndex TextNode JSON>, "_node_type": "TextNode",
-     "doc_id": ..., "document_id": ..., "ref_doc_id": ...}
+     "_node_content": ..., "_node_type": "TextNode", "doc_id": ..., ...}      # the LlamaIndex part
+
+Without llama-index-core the LlamaIndex part is absent; LlamaIndex still reads such a point (its QdrantVectorStore
+falls back to the ``text`` key for the node text). `Hit.from_point` reads every layout: ours, LlamaIndex's (points
+its pipeline wrote) and LangChain's.
 
 Example::
 
     client = connect()                                     # ~/.local/share/laser_rag/qdrant
     collection = VectorCollection.open(client, "pydoc-laser-k3", encoder)
-    collection.index(documents, encoder)                   # skips what is already there
+    collection.index(documents, encoder, chunk=True)       # skips what is already there
     hits = collection.search(encoder.encode_queries("how do I use with?"), k=5)
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
+import importlib.util
 import json
 import logging
 import os
@@ -36,54 +43,52 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import platformdirs
 from qdrant_client import QdrantClient, models
 from tqdm.auto import tqdm
 
-from laser_rag.datasets import Document, document_text
+from laser_rag.corpus import Document, chunk_documents
+from laser_rag.errors import (
+    CollectionMismatchError,
+    CorpusError,
+    CollectionNotFoundError,
+    QdrantUnavailableError,
+    StoreError,
+    TruncationWarning,
+)
+
+if TYPE_CHECKING:
+    from llama_index.core.schema import TextNode
+
+    from laser_rag.encoders.base import BaseEncoder
+
+__all__ = [
+    "Hit",
+    "IndexReport",
+    "VectorCollection",
+    "close_all",
+    "collection_name",
+    "connect",
+    "default_qdrant_path",
+    "llama_node",
+    "point_id",
+    "release",
+]
 
 logger = logging.getLogger(__name__)
 
 MEMORY = ":memory:"
 #: Key of our entry in a collection's metadata.
 METADATA_KEY = "laser_rag"
-#: Version of the payload layout described in the module docstring.
-PAYLOAD_LAYOUT = 1
+#: Version of the payload layout described in the module docstring (1: LlamaIndex's node JSON written by hand).
+PAYLOAD_LAYOUT = 2
 #: Namespace of point ids: ``uuid5(POINT_NAMESPACE, document.id)``.
 POINT_NAMESPACE = uuid.UUID("6f1c3b7e-2a4d-5c8e-9b0f-1d2e3f4a5b6c")
 _RESERVED_METADATA = ("doc_id", "title")
 _LOOKUP_BATCH = 512
-
-
-class StoreError(RuntimeError):
-    """A Qdrant store problem the user can act on; the message says what to do."""
-
-
-class QdrantUnavailableError(StoreError, ConnectionError):
-    """The Qdrant server cannot be reached, or the local folder is held by another process."""
-
-
-class CollectionNotFoundError(StoreError, LookupError):
-    """The collection does not exist (index a corpus into it first)."""
-
-
-class CollectionMismatchError(StoreError, ValueError):
-    """The collection holds vectors of another encoder (fingerprint) or another dimension."""
-
-    def __init__(self, collection: str, stored: dict[str, Any], expected: dict[str, Any], reason: str) -> None:
-        self.collection = collection
-        self.stored_fingerprint = stored.get("fingerprint")
-        self.expected_fingerprint = expected.get("fingerprint")
-        super().__init__(
-            f"collection {collection!r} {reason}: it holds vectors of encoder {self.stored_fingerprint} "
-            f"({stored.get('encoder', '?')}, dim {stored.get('dimension', '?')}), but this encoder is "
-            f"{self.expected_fingerprint} ({expected.get('encoder', '?')}, dim {expected.get('dimension', '?')}). "
-            "Vectors of different encoders must never share a collection: use another collection name, or "
-            "rebuild this one (recreate=True; `laser-rag index ... --recreate`)."
-        )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -95,7 +100,7 @@ def default_qdrant_path() -> Path:
     return Path(os.environ.get("LASER_RAG_QDRANT_PATH") or Path(platformdirs.user_data_dir("laser_rag")) / "qdrant")
 
 
-_local_clients: dict[str, QdrantClient] = {}
+_local_clients: dict[str, QdrantClient] = {}  # folder -> the open client of that folder: closed ones are removed
 _registry_lock = threading.Lock()
 
 
@@ -111,7 +116,7 @@ def connect(
 
     - ``url`` (and ``api_key``): a Qdrant server or cluster. Reachability is checked at once: an unreachable
       server raises `QdrantUnavailableError` within about ``timeout`` seconds instead of hanging later.
-    - ``path="\\:memory:"``: a new, private in-memory store (tests).
+    - ``path="\\:memory:"``: a new, private in-memory store (tests, evaluation).
     - otherwise the embedded store in ``path`` (default `default_qdrant_path`). One client per folder per process:
       calling again returns the same client (qdrant-client allows one per folder); `release` closes it.
     """
@@ -123,7 +128,7 @@ def connect(
     key = str(folder.resolve())
     with _registry_lock:
         client = _local_clients.get(key)
-        if client is not None and not _is_closed(client):
+        if client is not None and _still_open(client):
             return client
         folder.mkdir(parents=True, exist_ok=True)
         try:
@@ -149,14 +154,33 @@ def release(path: str | Path | None = None) -> None:
         client.close()
 
 
-def _is_closed(client: QdrantClient) -> bool:
-    return bool(getattr(getattr(client, "_client", None), "closed", False))
+def close_all() -> None:
+    """Close every local client `connect` opened. Runs at interpreter exit too: a local client left to the garbage
+    collector would close itself while Python is tearing its modules down, and print a traceback."""
+    with _registry_lock:
+        clients = list(_local_clients.values())
+        _local_clients.clear()
+    for client in clients:
+        client.close()
+
+
+atexit.register(close_all)
+
+
+def _still_open(client: QdrantClient) -> bool:
+    """False when someone closed the registry's client behind its back (``client.close()``): asked through the
+    public API, since a closed local client refuses every call."""
+    try:
+        client.get_collections()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _is_local(client: QdrantClient) -> bool:
-    from qdrant_client.local.qdrant_local import QdrantLocal
-
-    return isinstance(getattr(client, "_client", None), QdrantLocal)
+    """An embedded client (a folder or ``:memory:``), from the options it was created with."""
+    options = client.init_options
+    return options.get("location") == MEMORY or options.get("path") is not None
 
 
 def _remote_client(url: str, api_key: str | None, timeout: float, prefer_grpc: bool) -> QdrantClient:
@@ -181,19 +205,28 @@ def _remote_client(url: str, api_key: str | None, timeout: float, prefer_grpc: b
     return QdrantClient(timeout=max(30, round(timeout)), **kwargs)
 
 
+def _enable_local_wal(client: QdrantClient, name: str) -> bool:
+    """Put the SQLite file of a local collection in WAL mode with synchronous=NORMAL; True when it is.
+
+    Embedded (local-path) mode commits once per point; in WAL mode a commit skips the fsync and writes are ~10x
+    faster. A committed point still survives a crash of the process (only an OS crash or power loss can lose the
+    last commits). qdrant-client has no public hook for this, so this is the one function that reads its internals
+    (the client's ``_client.collections[name].storage.storage`` sqlite3 connection); when they change it logs and
+    returns False (writes stay correct, only slower), and tests/laser_rag/test_store.py fails loudly."""
+    if not _is_local(client) or client.init_options.get("location") == MEMORY:
+        return False
+    try:
+        connection = client._client.collections[name].storage.storage
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+    except Exception as exc:  # changed qdrant-client internals
+        logger.debug("could not put the local Qdrant collection %s in WAL mode: %s", name, exc)
+        return False
+    return True
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Points
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One retrieved passage. ``id`` is the document id (not the Qdrant point id)."""
-
-    id: str
-    title: str
-    text: str
-    score: float
-    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def point_id(doc_id: str) -> str:
@@ -210,45 +243,82 @@ def collection_name(corpus: str, label: str) -> str:
     return f"{clean(corpus)}-{clean(label)}"
 
 
-def build_payload(doc: Document) -> dict[str, Any]:
+def _point_metadata(doc: Document) -> dict[str, Any]:
+    return {**{k: v for k, v in doc.metadata.items() if k not in _RESERVED_METADATA}, "doc_id": doc.id,
+            "title": doc.title}
+
+
+def llama_node(doc: Document) -> TextNode:
+    """The LlamaIndex ``TextNode`` of a document's point (needs llama-index-core).
+
+    Its id is the point id, its source document (``ref_doc_id``) the document the passage was cut from
+    (``metadata["parent_id"]``, else the document itself), its metadata the point's. Only the title is embedded or
+    shown to an LLM beside the text, as ``"title\\ntext"``: the node's text template renders what
+    ``encoder.document_text(title, text)`` gives, so LlamaIndex embeds what laser_rag embeds.
+    """
+    from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+
+    metadata = _point_metadata(doc)
+    hidden = [key for key in metadata if key != "title"]
+    source = str(doc.metadata.get("parent_id", doc.id))
+    return TextNode(
+        id_=point_id(doc.id),
+        text=doc.text,
+        metadata=metadata,
+        relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=source)},
+        excluded_embed_metadata_keys=hidden,
+        excluded_llm_metadata_keys=hidden,
+        text_template="{metadata_str}\n{content}",
+        metadata_template="{value}",
+        metadata_separator="\n",
+    )
+
+
+@functools.cache
+def _llama_index_installed() -> bool:
+    try:
+        return importlib.util.find_spec("llama_index.core") is not None
+    except ModuleNotFoundError:  # no llama_index namespace at all
+        return False
+
+
+def _payload(doc: Document) -> dict[str, Any]:
     """The payload of a document's point (layout in the module docstring)."""
-    metadata = {**{k: v for k, v in doc.metadata.items() if k not in _RESERVED_METADATA},
-                "doc_id": doc.id, "title": doc.title}
-    node = {
-        "id_": point_id(doc.id),
-        "text": doc.text,
-        "metadata": metadata,
-        # NodeRelationship.SOURCE ("1") -> the document (ObjectType.DOCUMENT == "4"): LlamaIndex's ref_doc_id
-        "relationships": {"1": {"node_id": doc.id, "node_type": "4", "metadata": {}, "hash": None}},
-        "class_name": "TextNode",
-    }
-    return {
-        "text": doc.text,
-        "metadata": metadata,
-        "_node_content": json.dumps(node, ensure_ascii=False),
-        "_node_type": "TextNode",
-        "doc_id": doc.id,
-        "document_id": doc.id,
-        "ref_doc_id": doc.id,
-    }
+    payload = {"text": doc.text, "metadata": _point_metadata(doc)}
+    if not _llama_index_installed():
+        return payload
+    from llama_index.core.vector_stores.utils import node_to_metadata_dict
+
+    return {**node_to_metadata_dict(llama_node(doc), remove_text=False), **payload}
 
 
-def hit_from_point(point: Any) -> Hit:
-    """A search result as a `Hit`: reads our layout, LlamaIndex's (``_node_content``) and LangChain's
-    (``page_content``)."""
-    payload = point.payload or {}
-    metadata = payload.get("metadata") if isinstance(payload.get("metadata"), dict) else None
-    text = payload.get("text", payload.get("page_content"))
-    if (text is None or metadata is None) and "_node_content" in payload:
-        node = json.loads(payload["_node_content"])
-        text = node.get("text") if text is None else text
-        metadata = node.get("metadata") or {} if metadata is None else metadata
-    metadata = dict(metadata or {})
-    ref = payload.get("doc_id")
-    doc_id = metadata.pop("doc_id", None) or (ref if ref not in (None, "None") else None) or str(point.id)
-    title = metadata.pop("title", "") or ""
-    score = getattr(point, "score", None)
-    return Hit(id=str(doc_id), title=str(title), text=text or "", score=float(score or 0.0), metadata=metadata)
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved passage. ``id`` is the document id (not the Qdrant point id)."""
+
+    id: str
+    title: str
+    text: str
+    score: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_point(cls, point: Any) -> Hit:
+        """A Qdrant point (a search result or a retrieved record) as a `Hit`. Reads laser_rag's layout, LlamaIndex's
+        (the node in ``_node_content``: points its own pipeline wrote) and LangChain's (``page_content``)."""
+        payload = point.payload or {}
+        text = payload.get("text", payload.get("page_content"))
+        metadata = payload.get("metadata")
+        if (not isinstance(text, str) or not isinstance(metadata, dict)) and "_node_content" in payload:
+            node = json.loads(payload["_node_content"])  # a serialised LlamaIndex node: its text and metadata fields
+            text = text if isinstance(text, str) else node.get("text")
+            metadata = metadata if isinstance(metadata, dict) else node.get("metadata")
+        metadata = dict(metadata) if isinstance(metadata, dict) else {}
+        source = payload.get("doc_id")  # LlamaIndex's ref_doc_id when the node carries no doc_id of ours
+        doc_id = metadata.pop("doc_id", None) or (source if source not in (None, "None") else None) or point.id
+        title = metadata.pop("title", "") or ""
+        score = getattr(point, "score", None)
+        return cls(id=str(doc_id), title=str(title), text=text or "", score=float(score or 0.0), metadata=metadata)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -280,7 +350,7 @@ class VectorCollection:
     def __init__(self, client: QdrantClient, name: str, info: dict[str, Any]) -> None:
         self.client = client
         self.name = name
-        self.info = info  # what the collection's metadata records: fingerprint, dimension, encoder, layout
+        self.info = info  # what the collection's metadata records: encoder label, fingerprint, dimension, precision
 
     @property
     def fingerprint(self) -> str:
@@ -299,7 +369,7 @@ class VectorCollection:
         cls,
         client: QdrantClient,
         name: str,
-        encoder=None,
+        encoder: BaseEncoder | None = None,
         *,
         fingerprint: str | None = None,
         dimension: int | None = None,
@@ -312,17 +382,19 @@ class VectorCollection:
         Raises `CollectionMismatchError` when it was made by another encoder or holds another dimension,
         `CollectionNotFoundError` when it is missing and ``create`` is false. ``recreate`` drops it first.
         An existing collection without our metadata (made by another tool) is adopted only while it is empty.
+        The precision the vectors are computed in is recorded but not checked: a collection built in bfloat16
+        stays queryable in float32.
         """
-        from laser_rag.encoders import encoder_label
-
+        precision = None
         if encoder is not None:
             fingerprint = fingerprint or encoder.fingerprint
             dimension = dimension or encoder.dimension
-            label = label or encoder_label(encoder)
+            label = label or encoder.label
+            precision = encoder.precision
         if not fingerprint or not dimension:
             raise ValueError("pass an encoder, or both fingerprint= and dimension=")
         expected = {"fingerprint": fingerprint, "dimension": int(dimension), "encoder": label or "unknown",
-                    "payload_layout": PAYLOAD_LAYOUT}
+                    "precision": precision, "payload_layout": PAYLOAD_LAYOUT}
         if recreate and client.collection_exists(name):
             client.delete_collection(name)
         if not client.collection_exists(name):
@@ -363,7 +435,7 @@ class VectorCollection:
             raise StoreError(f"this Qdrant server does not keep collection metadata (needed to record the encoder "
                              f"fingerprint of {name!r}); use Qdrant 1.16 or newer")
         if not _is_local(client):  # payload indexes have no effect (and warn) in local mode
-            client.create_payload_index(name, "doc_id", field_schema=models.PayloadSchemaType.KEYWORD)
+            client.create_payload_index(name, "metadata.doc_id", field_schema=models.PayloadSchemaType.KEYWORD)
         return cls(client, name, info)
 
     # ------------------------------------------------------------------ contents
@@ -388,42 +460,47 @@ class VectorCollection:
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape != (len(documents), self.dimension):
             raise ValueError(f"expected vectors of shape ({len(documents)}, {self.dimension}), got {vectors.shape}")
-        points = [models.PointStruct(id=point_id(doc.id), vector=vector.tolist(), payload=build_payload(doc))
+        points = [models.PointStruct(id=point_id(doc.id), vector=vector.tolist(), payload=_payload(doc))
                   for doc, vector in zip(documents, vectors)]
-        _tune_local_storage(self.client, self.name)
+        _enable_local_wal(self.client, self.name)
         self.client.upsert(self.name, points=points, wait=True)
 
     def index(
         self,
         documents: Iterable[Document],
-        encoder,
+        encoder: BaseEncoder,
         *,
         batch_size: int = 64,
+        chunk: bool = False,
+        progress: bool = False,
         encode_batch_size: int = 16,
-        progress: bool | None = None,
         on_batch: Callable[[IndexReport], None] | None = None,
     ) -> IndexReport:
         """Encode and store the documents not stored yet, ``batch_size`` at a time (each batch is written before
         the next is encoded, so a crash loses at most one batch of work).
 
-        Raises ValueError before any work for duplicate ids or empty texts. ``on_batch`` is called with the running
-        report after each batch is stored.
+        ``chunk=True`` first cuts documents longer than the encoder reads (`laser_rag.corpus.chunk_documents`).
+        Raises `CorpusError` before any work for duplicate ids or empty texts. ``on_batch`` is called with the running
+        report after each batch is stored. The encoder's `TruncationWarning` is given once per call, not per batch.
         """
         started = time.perf_counter()
         if encoder.fingerprint != self.fingerprint:
             raise CollectionMismatchError(self.name, self.info, {"fingerprint": encoder.fingerprint,
-                                                                 "dimension": encoder.dimension},
+                                                                 "dimension": encoder.dimension,
+                                                                 "encoder": encoder.label},
                                           "was built by another encoder")
-        documents = _checked(list(documents))
+        documents = list(documents)
+        if chunk:
+            documents = chunk_documents(documents, encoder)
+        documents = _checked(documents)
         report = IndexReport(total=len(documents))
         stored = self.stored_ids([doc.id for doc in documents])
         todo = [doc for doc in documents if doc.id not in stored]
         report.skipped = len(documents) - len(todo)
         if report.skipped:
             logger.info("%s: %d of %d documents already stored, skipped", self.name, report.skipped, len(documents))
-        show = len(todo) > batch_size if progress is None else progress
         truncations: list[warnings.WarningMessage] = []
-        with tqdm(total=len(todo), desc=f"indexing {self.name}", unit="doc", disable=not show) as bar:
+        with tqdm(total=len(todo), desc=f"indexing {self.name}", unit="doc", disable=not progress) as bar:
             for start in range(0, len(todo), batch_size):
                 batch = todo[start:start + batch_size]
                 tick = time.perf_counter()
@@ -441,32 +518,34 @@ class VectorCollection:
         if truncations:  # one warning per run, not one per batch
             first = truncations[0]
             warnings.warn(f"{first.message} (in {len(truncations)} of {-(-len(todo) // batch_size)} batches of this "
-                          "run)", first.category, stacklevel=2)
+                          "run; index with chunk=True to cut long documents instead)", first.category, stacklevel=2)
         return report
 
-    def search(self, vector: np.ndarray | Sequence[float], k: int = 10, *,
+    def search(self, vector: np.ndarray | Sequence[float], k: int = 10, *, exact: bool = False,
                query_filter: models.Filter | None = None) -> list[Hit]:
-        """The ``k`` nearest documents to a query vector (cosine), best first."""
+        """The ``k`` nearest documents to a query vector (cosine), best first. ``exact=True`` compares against
+        every vector instead of the HNSW index (evaluation: what the encoder gives, not what the index finds)."""
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         vector = np.asarray(vector, dtype=np.float32).reshape(-1)
         if vector.shape[0] != self.dimension:
             raise ValueError(f"query vector has {vector.shape[0]} dimensions, collection {self.name!r} "
                              f"has {self.dimension}")
+        params = models.SearchParams(exact=True) if exact and not _is_local(self.client) else None  # local: exact
         points = self.client.query_points(self.name, query=vector.tolist(), limit=k, query_filter=query_filter,
-                                          with_payload=True, with_vectors=False).points
-        return [hit_from_point(point) for point in points]
+                                          search_params=params, with_payload=True, with_vectors=False).points
+        return [Hit.from_point(point) for point in points]
 
 
-def _encode_documents(encoder, batch: list[Document], batch_size: int,
+def _encode_documents(encoder: BaseEncoder, batch: list[Document], batch_size: int,
                       truncations: list[warnings.WarningMessage]) -> np.ndarray:
     """Encode a batch; the encoder's TruncationWarning is collected into ``truncations``, other warnings pass."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        vectors = encoder.encode_documents([document_text(doc) for doc in batch], batch_size=batch_size,
-                                           show_progress_bar=False)
+        vectors = encoder.encode_documents([encoder.document_text(doc.title, doc.text) for doc in batch],
+                                           batch_size=batch_size, show_progress_bar=False)
     for warning in caught:
-        if warning.category.__name__ == "TruncationWarning":
+        if issubclass(warning.category, TruncationWarning):
             truncations.append(warning)
         else:
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
@@ -477,10 +556,10 @@ def _checked(documents: list[Document]) -> list[Document]:
     seen: set[str] = set()
     duplicates = [doc.id for doc in documents if doc.id in seen or seen.add(doc.id)]
     if duplicates:
-        raise ValueError(f"{len(duplicates)} duplicate document ids (ids must be unique): {duplicates[:5]}")
+        raise CorpusError(f"{len(duplicates)} duplicate document ids (ids must be unique): {duplicates[:5]}")
     empty = [doc.id for doc in documents if not isinstance(doc.text, str) or not doc.text.strip()]
     if empty:
-        raise ValueError(f"{len(empty)} documents have empty text: {empty[:5]}")
+        raise CorpusError(f"{len(empty)} documents have empty text: {empty[:5]}")
     return documents
 
 
@@ -491,19 +570,3 @@ def _vector_size(vectors: Any, name: str) -> int:
         raise StoreError(f"collection {name!r} uses named vectors {sorted(vectors)}; laser_rag, LlamaIndex and "
                          "LangChain share the unnamed default vector")
     return int(vectors.size)
-
-
-def _tune_local_storage(client: QdrantClient, name: str) -> None:
-    """Embedded (local-path) mode commits SQLite once per point; in WAL mode with synchronous=NORMAL a commit skips
-    the fsync and writes are ~10x faster. A committed point still survives a crash of the process (only an OS crash
-    or power loss can lose the last commits). Does nothing for servers and ``:memory:``; both pragmas are cheap
-    no-ops once set."""
-    collection = getattr(getattr(client, "_client", None), "collections", {}).get(name)
-    storage = getattr(getattr(collection, "storage", None), "storage", None)  # qdrant-client's sqlite3 connection
-    if storage is None:
-        return
-    try:
-        storage.execute("PRAGMA journal_mode=WAL")
-        storage.execute("PRAGMA synchronous=NORMAL")
-    except Exception as exc:  # changed qdrant-client internals: stay correct, only slower
-        logger.debug("could not tune the local Qdrant storage of %s: %s", name, exc)

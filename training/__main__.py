@@ -1,8 +1,8 @@
-"""``python -m training ...`` is ``laser-rag train ...`` (`laser_rag.cli.train`): train (or resume) a run."""
+"""``python -m laser_rag_training ...`` is ``laser-rag train ...``: train (or resume) a run."""
 
-import sys
+import typer
 
-from laser_rag.cli import app
+from laser_rag_training.cli import train
 
 if __name__ == "__main__":
-    app(["train", *sys.argv[1:]], prog_name="python -m training")
+    typer.run(train)

@@ -1,4 +1,5 @@
-"""Training examples with reasoning paths, built from the shared public sets (via `laser_rag.datasets`).
+"""Training examples with reasoning paths, built from the shared public sets
+(`laser_rag_benchmarks.datasets`), and the run's batches.
 
 Each example is a query, its rationale as reasoning segments (the explicit view's input), the documents it may be
 trained towards (``targets``), every document relevant to it (``positives``: never used as its negative) and
@@ -11,20 +12,27 @@ documents relevant to validation/test queries are kept out of the negative pools
   target = the cited abstract (title + text). Claims without rationale sentences (NEI) are left out: the explicit
   view would have nothing to read. Licence: CC BY-NC 2.0 (non-commercial).
 - HotpotQA evidence (train split): see `hotpotqa_examples` for the rationale.
+
+`plan_batches` fixes the whole run's batch order from the seed (a resumed run replays it); `make_batch` draws each
+query's positive and hard negatives.
 """
 
 from __future__ import annotations
 
+import math
+import random
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from laser_rag import datasets
-from laser_rag.bm25 import BM25Index
-from laser_rag.datasets import Document, document_text
-from training.segments import join_segments
+import torch
 
-#: The sources `build_training_set` knows, by their `laser_rag.datasets.shared_dataset` name.
+from laser_rag.bm25 import BM25
+from laser_rag.corpus import Document
+from laser_rag_benchmarks import datasets
+from laser_rag_training.segments import join_segments
+
+#: The sources `build_training_set` knows, by their `laser_rag_benchmarks.datasets.shared_dataset` name.
 SOURCES = ("strategyqa", "scifact", "hotpotqa_evidence")
 #: Splits whose queries are never trained on.
 HELD_OUT_SPLITS = {"strategyqa": ("validation", "test"), "hotpotqa_evidence": ("validation", "test"),
@@ -51,8 +59,19 @@ class TrainExample:
 @dataclass
 class TrainingSet:
     examples: list[TrainExample]
-    #: Document id -> the text the encoder reads (`laser_rag.datasets.document_text`).
-    documents: dict[str, str]
+    #: Document id -> the document (the encoder turns it into text: `BaseEncoder.document_text`).
+    documents: dict[str, Document]
+
+    def limit(self, per_source: int) -> TrainingSet:
+        """The first ``per_source`` examples of each source (0: all), for quick runs and tests."""
+        if not per_source:
+            return self
+        kept, seen = [], {}
+        for example in self.examples:
+            seen[example.source] = seen.get(example.source, 0) + 1
+            if seen[example.source] <= per_source:
+                kept.append(example)
+        return TrainingSet(kept, self.documents)
 
 
 def strategyqa_examples(split: str = "train") -> list[TrainExample]:
@@ -128,8 +147,8 @@ def mine_negatives(
     leaving out its positives, any document whose text equals a positive's, and the ``exclude`` ids."""
     excluded = set(exclude)
     pool = [doc for doc in corpus if doc.id not in excluded]
-    text = {doc.id: " ".join(document_text(doc).split()) for doc in corpus}
-    index = BM25Index(pool, stem=False)
+    text = {doc.id: " ".join(f"{doc.title}\n{doc.text}".split()) for doc in corpus}
+    index = BM25(pool, stem=False)
     widest = max((len(e.positives) for e in examples), default=0)
     for example in examples:
         banned = {text[p] for p in example.positives}
@@ -147,6 +166,69 @@ def build_training_set(sources: Iterable[str] = SOURCES, negatives_depth: int = 
         part = _BUILDERS[source]("train")
         mine_negatives(part, corpus, negatives_depth, exclude=held_out_relevant(source))
         used = {d for e in part for d in (*e.positives, *e.negatives)}
-        documents.update({doc.id: document_text(doc) for doc in corpus if doc.id in used})
+        documents.update({doc.id: doc for doc in corpus if doc.id in used})
         examples.extend(part)
     return TrainingSet(examples, documents)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Batches
+
+
+def plan_batches(examples: list[TrainExample], mix: Mapping[str, float], batch_size: int, *, seed: int = 0,
+                 max_steps: int = 0, epochs: float = 1.0) -> list[list[int]]:
+    """The whole run's batches (example indices), fixed by the seed: a resumed run replays the same order.
+
+    Every batch holds one source (harder in-batch negatives); each epoch uses each source's examples ``mix[source]``
+    times (fractions: a random part), shuffled, and interleaves the sources' batches. ``max_steps`` batches
+    (0: ``epochs`` passes).
+    """
+    rng = random.Random(f"{seed}:plan")
+    by_source: dict[str, list[int]] = {}
+    for index, example in enumerate(examples):
+        by_source.setdefault(example.source, []).append(index)
+
+    def epoch() -> list[list[int]]:
+        batches = []
+        for source, indices in sorted(by_source.items()):
+            weight = mix.get(source, 0.0)
+            chosen = indices * int(weight) + rng.sample(indices, round((weight % 1) * len(indices)))
+            rng.shuffle(chosen)
+            batches += [chosen[i:i + batch_size] for i in range(0, len(chosen), batch_size)]
+        batches = [b for b in batches if len(b) >= 2]
+        rng.shuffle(batches)
+        return batches
+
+    plan = epoch()
+    total = max_steps or math.ceil(epochs * len(plan))
+    while len(plan) < total:
+        plan += epoch()
+    return plan[:total]
+
+
+@dataclass
+class Batch:
+    examples: list[TrainExample]
+    doc_ids: list[str]
+    positive_index: torch.Tensor  # [B]
+    exclude: torch.Tensor  # [B, N]: other documents relevant to query i
+
+
+def make_batch(examples: list[TrainExample], hard_negatives: int, rng: random.Random) -> Batch:
+    """Draw each query's positive (among its targets) and hard negatives; the batch's documents, deduplicated."""
+    doc_ids: list[str] = []
+    position: dict[str, int] = {}
+
+    def add(doc_id: str) -> int:
+        if doc_id not in position:
+            position[doc_id] = len(doc_ids)
+            doc_ids.append(doc_id)
+        return position[doc_id]
+
+    positive_index = [add(rng.choice(e.targets)) for e in examples]
+    for e in examples:
+        for doc_id in rng.sample(e.negatives, min(hard_negatives, len(e.negatives))):
+            add(doc_id)
+    relevant = [set(e.positives) for e in examples]
+    exclude = torch.tensor([[d in positives for d in doc_ids] for positives in relevant], dtype=torch.bool)
+    return Batch(examples, doc_ids, torch.tensor(positive_index), exclude)

@@ -1,29 +1,34 @@
-"""The training results table: every trained mode and the untrained backbone on the validation sets.
+"""The training results table: every trained objective and the untrained backbone on the validation sets.
 
-    python -m training.report                        # evaluate the rows missing from benchmarks/results/training.json
-    python -m training.report --rows laser basic --force --threads 1
+    python -m laser_rag_training.report                    # evaluate the rows missing from the results
+    python -m laser_rag_training.report --rows laser --rows basic --force --threads 1
 
 Writes ``benchmarks/results/training.json`` (metrics, training wall time, the exact commands) and
-``benchmarks/results/training.md`` (the same as a markdown table). Rows are evaluated one at a time and saved as
-they finish, so an interrupted report resumes. Validation only: test splits are for the final word, not tuning.
+``benchmarks/results/training.md`` (the same as a markdown table), from the repository root. Rows are evaluated one
+at a time and saved as they finish, so an interrupted report resumes. Validation only: test splits are for the
+final word, not tuning.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
 
 from laser_rag._models import DEFAULT_BASE
-from laser_rag.datasets import LICENSES
+from laser_rag._util import atomic_write, markdown_table
 
 #: Validation sets: cheap on 2 CPU cores (short passages). SciFact's 5,183 abstracts (~300 tokens each) take over
 #: an hour per model here, so SciFact is a training source only.
 EVAL_SETS = ("strategyqa", "hotpotqa_evidence")
 RESULTS = Path("benchmarks/results")
+_COMMAND = "python -m laser_rag_training.report"
 
 
 @dataclass(frozen=True)
@@ -43,11 +48,11 @@ class Row:
         return f"laser-rag train --config {self.config}" if self.config else ""
 
     def eval_command(self) -> str:
-        return f"python -m training.report --rows {self.name} --force"
+        return f"{_COMMAND} --rows {self.name} --force"
 
 
-def _trained(mode: str, label: str) -> Row:
-    return Row(mode, label, f"runs/{mode}/final", config=f"training/configs/{mode}.yaml")
+def _trained(name: str, label: str) -> Row:
+    return Row(name, label, f"runs/{name}/final", config=f"training/configs/{name}.yaml")
 
 
 ROWS = (
@@ -64,49 +69,61 @@ ROWS = (
     _trained("no-output-kd", "LaSER w/o output KD, 80 steps"),
     _trained("no-trajectory", "LaSER w/o trajectory alignment, 80 steps"),
 )
+_TRAIN_KEYS = ("steps", "examples", "train_seconds", "seconds_per_step", "cpu_seconds", "cpu_seconds_per_step",
+               "load_average_at_start", "load_average_at_end", "torch_threads")
 
 
-def evaluate_row(row: Row, sets: list[str], split: str) -> dict:
-    from laser_rag import LaSEREncoder
-    from training.train import evaluate
+def evaluate(encoder, names: Sequence[str], split: str = "validation",
+             explicit: bool = False) -> dict[str, dict[str, float]]:
+    """nDCG@10 etc. of ``encoder`` on each named shared dataset's ``split``; ``explicit``: of its explicit view
+    (the teacher: each query read with its rationale from `laser_rag_training.data.rationales`; no use at
+    inference)."""
+    from laser_rag.evaluation import evaluate_encoder
+    from laser_rag_benchmarks.datasets import shared_dataset
+    from laser_rag_training.data import rationales
+
+    return {name: evaluate_encoder(encoder, shared_dataset(name, split), show_progress_bar=False,
+                                   rationales=rationales(name, split) if explicit else None) for name in names}
+
+
+def evaluate_row(row: Row, sets: Sequence[str], split: str) -> dict:
+    from laser_rag.encoders import LaSEREncoder
 
     overrides = {"num_thinking_steps": row.num_thinking_steps} if row.num_thinking_steps else {}
     encoder = LaSEREncoder.from_pretrained(row.source, **overrides)
     load = [round(x, 2) for x in os.getloadavg()]
     metrics = evaluate(encoder, sets, split, explicit=row.explicit)
-    steps = 1 if row.explicit else encoder.config.num_thinking_steps
-    result = {"label": row.label, "source": row.source, "num_thinking_steps": steps,
-              "metrics": metrics, "eval_command": row.eval_command(), "train_command": row.train_command(),
+    result = {"label": row.label, "source": row.source,
+              "num_thinking_steps": 1 if row.explicit else encoder.num_thinking_steps,
+              "dtype": str(encoder.dtype).removeprefix("torch."), "metrics": metrics,
+              "eval_command": row.eval_command(), "train_command": row.train_command(),
               "eval_load_average": [load, [round(x, 2) for x in os.getloadavg()]]}
     if row.run is not None and (row.run / "summary.json").is_file():
         summary = json.loads((row.run / "summary.json").read_text())
-        result["train"] = {k: summary[k] for k in ("steps", "examples", "train_seconds", "seconds_per_step",
-                                                  "cpu_seconds", "cpu_seconds_per_step", "load_average_at_start",
-                                                  "load_average_at_end", "torch_threads")}
+        result["train"] = {k: summary[k] for k in _TRAIN_KEYS}
     return result
 
 
 def markdown(report: dict) -> str:
-    sets = report["eval_sets"]
+    """The report as a markdown table (one row per evaluated model) and notes (relative gains, licences)."""
+    sets, rows = report["eval_sets"], report["rows"]
     head = (["model", "K", "steps"] + [f"{s} {m}" for s in sets for m in ("nDCG@10", "R@10")]
             + ["mean nDCG@10", "train wall", "train CPU", "s/step (CPU s/step)", "command"])
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for name, row in report["rows"].items():
-        m = row["metrics"]
-        cells = [row["label"], str(row["num_thinking_steps"]), str(row["train"]["steps"]) if "train" in row else "-"]
-        cells += [f"{m[s][k]:.4f}" for s in sets for k in ("ndcg_cut_10", "recall_10")]
-        cells.append(f"{sum(m[s]['ndcg_cut_10'] for s in sets) / len(sets):.4f}")
-        train = row.get("train")
+    cells = []
+    for row in rows.values():
+        m, train = row["metrics"], row.get("train")
+        line = [row["label"], row["num_thinking_steps"], train["steps"] if train else "-"]
+        line += [f"{m[s][k]:.4f}" for s in sets for k in ("ndcg_cut_10", "recall_10")]
+        line.append(f"{sum(m[s]['ndcg_cut_10'] for s in sets) / len(sets):.4f}")
         if train:
-            cells += [f"{train['train_seconds'] / 60:.0f} min", f"{train['cpu_seconds'] / 60:.0f} min",
-                      f"{train['seconds_per_step']:.0f} ({train['cpu_seconds_per_step']:.0f})"]
+            line += [f"{train['train_seconds'] / 60:.0f} min", f"{train['cpu_seconds'] / 60:.0f} min",
+                     f"{train['seconds_per_step']:.0f} ({train['cpu_seconds_per_step']:.0f})"]
         else:
-            cells += ["-", "-", "-"]
-        commands = [row["train_command"], row["eval_command"]]
-        cells.append("<br>".join(f"`{c}`" for c in commands if c))
-        lines.append("| " + " | ".join(cells) + " |")
-    rows = report["rows"]
-    notes = [f"Split: {report['split']} (queries never trained on). Metrics: pytrec_eval, exact dense search.",
+            line += ["-", "-", "-"]
+        line.append("<br>".join(f"`{c}`" for c in (row["train_command"], row["eval_command"]) if c))
+        cells.append(line)
+    notes = [f"Split: {report['split']} (queries never trained on). Metrics: pytrec_eval, exact search "
+             "(Qdrant in memory).",
              "Train wall: wall-clock time on the 2 shared cores (other engineers' jobs ran at the same time; the "
              "load averages are in training.json); train CPU: the training process's CPU time (1 torch thread), "
              "about what the run takes on one free core."]
@@ -115,43 +132,50 @@ def markdown(report: dict) -> str:
             for s in sets:
                 a, b = rows["laser"]["metrics"][s]["ndcg_cut_10"], rows[other]["metrics"][s]["ndcg_cut_10"]
                 notes.append(f"LaSER vs {other} on {s}: {100 * (a - b) / b:+.1f}% relative nDCG@10.")
+    from laser_rag_benchmarks.datasets import LICENSES
+
     notes += [f"{s}: {LICENSES[s]}" for s in sets]
-    return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
+    return markdown_table(head, cells) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
 
 
-def cli(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m training.report", description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", nargs="*", default=[r.name for r in ROWS], choices=[r.name for r in ROWS])
-    parser.add_argument("--sets", nargs="*", default=list(EVAL_SETS))
-    parser.add_argument("--split", default="validation")
-    parser.add_argument("--force", action="store_true", help="re-evaluate rows already in the results")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    parser.add_argument("--out", default=str(RESULTS / "training.json"))
-    args = parser.parse_args(argv)
-    if args.threads:
+def report(
+    rows: Annotated[Optional[list[str]], typer.Option("--rows", help="A row to evaluate (repeatable; default: "
+                                                                     "all).")] = None,
+    sets: Annotated[Optional[list[str]], typer.Option("--sets", help="A validation set (repeatable).")] = None,
+    split: Annotated[str, typer.Option(help="Split to evaluate.")] = "validation",
+    force: Annotated[bool, typer.Option(help="Re-evaluate rows already in the results.")] = False,
+    threads: Annotated[int, typer.Option(help="torch threads (0: torch's default).")] = 0,
+    out: Annotated[Path, typer.Option(help="The JSON results file (the table goes beside it, .md).")]
+    = RESULTS / "training.json",
+) -> None:
+    """Evaluate the training rows on the validation sets and write the results table."""
+    known = [r.name for r in ROWS]
+    rows, sets = rows or known, sets or list(EVAL_SETS)
+    if unknown := sorted(set(rows) - set(known)):
+        raise typer.BadParameter(f"unknown rows {unknown}; known: {', '.join(known)}")
+    if threads:
         import torch
 
-        torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    report = json.loads(out.read_text()) if out.is_file() else {}
-    if report.get("eval_sets") != args.sets or report.get("split") != args.split:
-        report = {"split": args.split, "eval_sets": args.sets, "rows": {}}
+        torch.set_num_threads(threads)
+    results = json.loads(out.read_text()) if out.is_file() else {}
+    if results.get("eval_sets") != sets or results.get("split") != split:
+        results = {"split": split, "eval_sets": sets, "rows": {}}
     for row in ROWS:
-        if row.name not in args.rows or (row.name in report["rows"] and not args.force):
+        if row.name not in rows or (row.name in results["rows"] and not force):
             continue
-        if row.source.startswith("runs/") and not Path(row.source, "laser_config.json").is_file():
-            print(f"skip {row.name}: {row.source} not trained yet")
+        if row.config and not Path(row.source, "laser_config.json").is_file():
+            typer.echo(f"skip {row.name}: {row.source} not trained yet")
             continue
         started = time.perf_counter()
-        report["rows"][row.name] = evaluate_row(row, args.sets, args.split)
-        report["rows"] = {r.name: report["rows"][r.name] for r in ROWS if r.name in report["rows"]}  # table order
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2) + "\n")
-        out.with_suffix(".md").write_text(markdown(report))
-        print(f"{row.name}: {time.perf_counter() - started:.0f} s", json.dumps(report["rows"][row.name]["metrics"]))
-    if report["rows"]:
-        print(markdown(report))
+        results["rows"][row.name] = evaluate_row(row, sets, split)
+        results["rows"] = {r.name: results["rows"][r.name] for r in ROWS if r.name in results["rows"]}  # table order
+        atomic_write(out, json.dumps(results, indent=2) + "\n")
+        atomic_write(out.with_suffix(".md"), markdown(results))
+        metrics = json.dumps(results["rows"][row.name]["metrics"])
+        typer.echo(f"{row.name}: {time.perf_counter() - started:.0f} s {metrics}")
+    if results["rows"]:
+        typer.echo(markdown(results))
 
 
 if __name__ == "__main__":
-    cli()
+    typer.run(report)

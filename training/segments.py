@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from laser_rag.config import LaSERConfig
-from laser_rag.encoder import tokenize_prompts
+from laser_rag.encoders.laser import tokenize_prompts
 
 _NUMBERED = re.compile(r"(?m)^\s*(?:step\s*)?\(?\d+[.):]\s+", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9#])")
@@ -85,7 +85,7 @@ def explicit_inputs(
     """Build the explicit-view prompt for ``query`` and its rationale ``segments`` and locate every segment end.
 
     The prompt is ``config.format_explicit(query, rationale)`` with the segments joined by ``separator``; it is
-    tokenised by `laser_rag.encoder.tokenize_prompts`, as every encoder input is (special tokens added, cut to
+    tokenised by `laser_rag.encoders.laser.tokenize_prompts`, as every encoder input is (special tokens added, cut to
     ``max_length`` with room kept for the EOS that ``config.append_eos`` appends). A segment whose last character
     falls beyond the cut is dropped.
 

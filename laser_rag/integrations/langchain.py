@@ -1,5 +1,5 @@
 """LangChain adapter: `LaSEREmbeddings` (``Embeddings``) and `LaSERRetriever` (``BaseRetriever`` over a laser_rag
-Qdrant collection, through langchain-qdrant).
+Qdrant collection, through langchain-qdrant's ``QdrantVectorStore``).
 
 Example::
 
@@ -14,7 +14,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document as LCDocument
@@ -24,7 +24,12 @@ from langchain_qdrant import QdrantVectorStore
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from laser_rag import store as _store
-from laser_rag.encoders import resolve_encoder
+from laser_rag.integrations import resolve_encoder
+
+if TYPE_CHECKING:
+    from laser_rag.encoders.base import BaseEncoder
+
+__all__ = ["LaSEREmbeddings", "LaSERRetriever"]
 
 #: Where laser_rag's payload keeps the passage text and its metadata (see `laser_rag.store`).
 CONTENT_PAYLOAD_KEY = "text"
@@ -32,8 +37,9 @@ METADATA_PAYLOAD_KEY = "metadata"
 
 
 class LaSEREmbeddings(BaseModel, Embeddings):
-    """LaSER embeddings for LangChain: ``embed_query`` uses the query template and K latent steps,
-    ``embed_documents`` the document template. Async methods run in a worker thread.
+    """A laser_rag encoder as LangChain embeddings: ``embed_query`` goes through ``encode_queries`` (the query
+    template, K latent steps for LaSER, ``query_instruction``), ``embed_documents`` through ``encode_documents``.
+    Async methods run in a worker thread.
 
     With no arguments it loads the embedded default (once per process); ``LaSEREmbeddings.from_encoder(enc)``
     wraps an encoder already loaded.
@@ -43,32 +49,36 @@ class LaSEREmbeddings(BaseModel, Embeddings):
 
     source: Optional[str] = Field(
         default=None,
-        description="Model to load: a LaSER checkpoint directory, 'builtin:laser', a hub id, a .gguf file, a "
-                    "sentence-transformers model ('all-minilm-l6-v2'), or None for the embedded default.",
+        description="Model to load (laser_rag.encoders.load_encoder): a LaSER checkpoint directory, 'builtin:laser', "
+                    "a hub id, a .gguf file, a sentence-transformers model ('all-minilm-l6-v2'), or None for the "
+                    "embedded default.",
     )
     num_thinking_steps: Optional[int] = Field(
-        default=None, ge=1, description="K latent thinking steps; None keeps the checkpoint's K.")
+        default=None, ge=1, description="K latent thinking steps of a LaSER encoder; None keeps the checkpoint's K.")
+    query_instruction: Optional[str] = Field(
+        default=None, description="Task instruction put in front of every query (None: the encoder's default).")
     batch_size: int = Field(default=16, gt=0, description="Texts encoded per forward pass.")
     _encoder: Any = PrivateAttr(default=None)
 
-    def __init__(self, source: Optional[str] = None, *, encoder: Any = None, **data: Any) -> None:
+    def __init__(self, source: Optional[str] = None, *, encoder: BaseEncoder | None = None, **data: Any) -> None:
         super().__init__(source=source, **data)
         self._encoder = resolve_encoder(encoder, source, self.num_thinking_steps)
 
     @classmethod
-    def from_encoder(cls, encoder: Any, **data: Any) -> LaSEREmbeddings:
-        """Wrap an already-loaded encoder (a `LaSEREncoder` or any encoder with its protocol): no second load."""
+    def from_encoder(cls, encoder: BaseEncoder, **data: Any) -> LaSEREmbeddings:
+        """Wrap an already-loaded encoder: no second load."""
         return cls(encoder=encoder, **data)
 
     @property
-    def encoder(self) -> Any:
+    def encoder(self) -> BaseEncoder:
         return self._encoder
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self._encoder.encode_documents(list(texts), batch_size=self.batch_size).tolist()
 
     def embed_query(self, text: str) -> list[float]:
-        return self._encoder.encode_queries([text], batch_size=self.batch_size)[0].tolist()
+        return self._encoder.encode_queries([text], instruction=self.query_instruction,
+                                            batch_size=self.batch_size)[0].tolist()
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         return await asyncio.to_thread(self.embed_documents, texts)
@@ -113,12 +123,25 @@ class LaSERRetriever(BaseRetriever):
 
     def _search(self, query: str, k: Optional[int]) -> list[LCDocument]:
         found = self._vectorstore.similarity_search_with_score(query, k=k or self.k)
+        foreign = self._foreign_points([doc for doc, _ in found if "doc_id" not in doc.metadata])
         documents = []
         for doc, score in found:
+            hit = foreign.get(str(doc.metadata.get("_id")))
+            if hit is not None:  # a point LlamaIndex's pipeline wrote: no "text"/"metadata" keys, read it as a Hit
+                doc.page_content = hit.text
+                doc.metadata.update(hit.metadata, doc_id=hit.id, title=hit.title)
             doc.metadata["score"] = score
             doc.id = str(doc.metadata.get("doc_id", doc.metadata.get("_id")))
             documents.append(doc)
         return documents
+
+    def _foreign_points(self, documents: list[LCDocument]) -> dict[str, _store.Hit]:
+        """Points written without laser_rag's keys, re-read through `laser_rag.store.Hit.from_point`."""
+        if not documents:
+            return {}
+        points = self.client.retrieve(self.collection_name, ids=[doc.metadata["_id"] for doc in documents],
+                                      with_payload=True, with_vectors=False)
+        return {str(point.id): _store.Hit.from_point(point) for point in points}
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
                                 k: Optional[int] = None) -> list[LCDocument]:

@@ -1,65 +1,80 @@
-"""LlamaIndex adapter: `LaSEREmbedding` (a ``BaseEmbedding``) and a Qdrant vector store that records the encoder.
+"""LlamaIndex adapter: `LaSEREmbedding` (a ``BaseEmbedding``), `qdrant_vector_store` (LlamaIndex's own
+QdrantVectorStore on a collection that records its encoder) and `to_llama_nodes` (laser_rag documents as nodes).
 
 Example::
 
-    from llama_index.core import Settings, StorageContext, VectorStoreIndex
-    from laser_rag.integrations.llama_index import LaSEREmbedding, qdrant_vector_store, to_llama_documents
+    from llama_index.core import StorageContext, VectorStoreIndex
+    from laser_rag.encoders import load_encoder
+    from laser_rag.integrations.llama_index import LaSEREmbedding, qdrant_vector_store, to_llama_nodes
 
-    Settings.embed_model = LaSEREmbedding()              # the embedded default, offline
-    store = qdrant_vector_store("notes-laser-k3")        # embedded Qdrant; fingerprint recorded and checked
-    index = VectorStoreIndex.from_documents(to_llama_documents(docs),
-                                            storage_context=StorageContext.from_defaults(vector_store=store))
+    encoder = load_encoder()                                   # the embedded default, offline
+    embed_model = LaSEREmbedding.from_encoder(encoder)
+    store = qdrant_vector_store("notes-laser-k3", embed_model)   # embedded Qdrant; fingerprint recorded and checked
+    index = VectorStoreIndex(to_llama_nodes(docs, encoder), embed_model=embed_model,
+                             storage_context=StorageContext.from_defaults(vector_store=store))
     nodes = index.as_retriever(similarity_top_k=5).retrieve("how do I ...?")
 
-A collection filled by ``laser-rag index`` opens the same way: ``VectorStoreIndex.from_vector_store(store)``.
+`to_llama_nodes` cuts and renders documents exactly as ``VectorCollection.index(docs, encoder, chunk=True)`` does,
+so both paths give the same points and vectors. A collection filled by ``laser-rag index`` opens the same way:
+``VectorStoreIndex.from_vector_store(store, embed_model=embed_model)``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any, Optional
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
-from llama_index.core.schema import Document as LlamaDocument
+from llama_index.core.schema import MetadataMode, TextNode
 from llama_index.vector_stores.qdrant import QdrantVectorStore
 
 from laser_rag import store as _store
-from laser_rag.datasets import Document
-from laser_rag.encoders import resolve_encoder
+from laser_rag.corpus import Document, chunk_documents
+from laser_rag.errors import LaserRagError
+from laser_rag.integrations import resolve_encoder
+
+if TYPE_CHECKING:
+    from laser_rag.encoders.base import BaseEncoder
+
+__all__ = ["LaSEREmbedding", "LaSERQdrantVectorStore", "qdrant_vector_store", "to_llama_nodes"]
 
 
 class LaSEREmbedding(BaseEmbedding):
-    """LaSER embeddings for LlamaIndex: queries get the query template and K latent steps, texts the document
-    template. Works as ``Settings.embed_model`` and in ``VectorStoreIndex.from_documents(..., embed_model=...)``;
-    with no arguments it loads the embedded default (once per process).
+    """A laser_rag encoder as a LlamaIndex embedding model: queries go through ``encode_queries`` (the query template,
+    K latent steps for LaSER, ``query_instruction``), texts through ``encode_documents``. Works as
+    ``Settings.embed_model`` and as ``embed_model=``; with no arguments it loads the embedded default (once per
+    process). ``LaSEREmbedding.from_encoder(encoder)`` wraps an encoder already loaded.
 
     Async methods run the encoder in a worker thread, so the event loop is never blocked.
     """
 
     source: Optional[str] = Field(
         default=None,
-        description="Model to load: a LaSER checkpoint directory, 'builtin:laser', a hub id, a .gguf file, a "
-                    "sentence-transformers model ('all-minilm-l6-v2'), or None for the embedded default.",
+        description="Model to load (laser_rag.encoders.load_encoder): a LaSER checkpoint directory, 'builtin:laser', "
+                    "a hub id, a .gguf file, a sentence-transformers model ('all-minilm-l6-v2'), or None for the "
+                    "embedded default.",
     )
     num_thinking_steps: Optional[int] = Field(
         default=None, ge=1,
-        description="K, the number of latent thinking steps for queries and texts; None keeps the checkpoint's K. "
+        description="K, the number of latent thinking steps of a LaSER encoder; None keeps the checkpoint's K. "
                     "Changing K changes the vectors: a collection built with one K is refused for another.",
     )
+    query_instruction: Optional[str] = Field(
+        default=None, description="Task instruction put in front of every query (None: the encoder's default).")
     embed_batch_size: int = Field(default=16, gt=0, le=2048, description="Texts encoded per forward pass.")
     _encoder: Any = PrivateAttr(default=None)
 
-    def __init__(self, source: Optional[str] = None, *, encoder: Any = None, **kwargs: Any) -> None:
-        kwargs.setdefault("model_name", f"laser:{source or 'default'}")
+    def __init__(self, source: Optional[str] = None, *, encoder: BaseEncoder | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("model_name", encoder.label if encoder is not None else f"laser_rag:{source or 'default'}")
         super().__init__(source=source, **kwargs)
         self._encoder = resolve_encoder(encoder, source, self.num_thinking_steps)
 
     @classmethod
-    def from_encoder(cls, encoder: Any, **kwargs: Any) -> LaSEREmbedding:
-        """Wrap an already-loaded encoder (a `LaSEREncoder` or any encoder with its protocol): no second load."""
-        kwargs.setdefault("model_name", repr(encoder))
+    def from_encoder(cls, encoder: BaseEncoder, **kwargs: Any) -> LaSEREmbedding:
+        """Wrap an already-loaded encoder: no second load."""
         return cls(encoder=encoder, **kwargs)
 
     @classmethod
@@ -67,7 +82,7 @@ class LaSEREmbedding(BaseEmbedding):
         return "LaSEREmbedding"
 
     @property
-    def encoder(self) -> Any:
+    def encoder(self) -> BaseEncoder:
         return self._encoder
 
     @property
@@ -75,7 +90,8 @@ class LaSEREmbedding(BaseEmbedding):
         return self._encoder.fingerprint
 
     def _get_query_embedding(self, query: str) -> list[float]:
-        return self._encoder.encode_queries([query], batch_size=self.embed_batch_size)[0].tolist()
+        return self._encoder.encode_queries([query], instruction=self.query_instruction,
+                                            batch_size=self.embed_batch_size)[0].tolist()
 
     def _get_text_embedding(self, text: str) -> list[float]:
         return self._get_text_embeddings([text])[0]
@@ -94,46 +110,37 @@ class LaSEREmbedding(BaseEmbedding):
 
 
 class LaSERQdrantVectorStore(QdrantVectorStore):
-    """LlamaIndex's QdrantVectorStore with two additions for laser_rag collections:
+    """LlamaIndex's QdrantVectorStore, plus async queries and adds without an ``aclient``: embedded mode cannot
+    share a folder between a sync and an async client, so they run the sync client in a worker thread instead of
+    failing. Open it with `qdrant_vector_store`, which records and checks the encoder's fingerprint."""
 
-    - points LlamaIndex writes also carry ``text`` and ``metadata`` (laser_rag's payload layout), so LangChain's
-      retriever and laser_rag's own search read them too;
-    - without an ``aclient`` (embedded mode cannot share a folder between a sync and an async client), async
-      queries and adds run the sync client in a worker thread instead of failing.
+    _sync_only: bool = PrivateAttr(default=False)
 
-    Open it with `qdrant_vector_store`, which records and checks the encoder's fingerprint.
-    """
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sync_only = kwargs.get("aclient") is None and kwargs.get("client") is not None
 
     @classmethod
     def class_name(cls) -> str:
         return "LaSERQdrantVectorStore"
 
-    def _build_points(self, nodes, sparse_vector_name):
-        points, ids = super()._build_points(nodes, sparse_vector_name)
-        for point, node in zip(points, nodes):
-            metadata = {**node.metadata, "doc_id": node.ref_doc_id or node.node_id}
-            metadata.setdefault("title", "")
-            point.payload.setdefault("text", node.get_content())
-            point.payload.setdefault("metadata", metadata)
-        return points, ids
-
     async def aquery(self, query, **kwargs):
-        if self._aclient is None:
+        if self._sync_only:
             return await asyncio.to_thread(self.query, query, **kwargs)
         return await super().aquery(query, **kwargs)
 
     async def async_add(self, nodes, **kwargs):
-        if self._aclient is None:
+        if self._sync_only:
             return await asyncio.to_thread(self.add, nodes, **kwargs)
         return await super().async_add(nodes, **kwargs)
 
 
 def qdrant_vector_store(
     collection_name: str,
-    embed_model: LaSEREmbedding | Any | None = None,
+    embed_model: LaSEREmbedding | BaseEncoder | None = None,
     *,
     client: Any = None,
-    path: str | None = None,
+    path: str | Path | None = None,
     url: str | None = None,
     api_key: str | None = None,
     create: bool = True,
@@ -141,28 +148,46 @@ def qdrant_vector_store(
 ) -> LaSERQdrantVectorStore:
     """A LlamaIndex vector store on a laser_rag collection: created with the encoder's fingerprint recorded, or
     checked against it (`CollectionMismatchError`). ``embed_model``: a `LaSEREmbedding` or an encoder (default:
-    ``Settings.embed_model``). The client: ``client=``, else `laser_rag.store.connect` (``path`` / ``url``)."""
+    ``Settings.embed_model``, which must then be a `LaSEREmbedding`). The client: ``client=``, else
+    `laser_rag.store.connect` (``path`` / ``url``). Other keywords go to QdrantVectorStore."""
     if embed_model is None:
-        from llama_index.core import Settings
+        embed_model = _settings_embed_model()
+    from laser_rag.encoders.base import BaseEncoder
 
-        embed_model = Settings._embed_model  # not .embed_model: that would fall back to OpenAI's
     encoder = embed_model.encoder if isinstance(embed_model, LaSEREmbedding) else embed_model
-    if not hasattr(encoder, "fingerprint"):
-        raise TypeError(f"need a LaSEREmbedding or a laser_rag encoder, got {type(embed_model).__name__}: pass "
-                        "embed_model=, or set Settings.embed_model = LaSEREmbedding() first")
+    if not isinstance(encoder, BaseEncoder):
+        raise TypeError(f"need a LaSEREmbedding or a laser_rag encoder, got {type(embed_model).__name__}")
     client = client if client is not None else _store.connect(path, url=url, api_key=api_key)
     _store.VectorCollection.open(client, collection_name, encoder, create=create)
     return LaSERQdrantVectorStore(collection_name=collection_name, client=client, **kwargs)
 
 
-def to_llama_documents(documents: Sequence[Document]) -> list[LlamaDocument]:
-    """laser_rag documents -> LlamaIndex documents (same ids; the title is the only metadata that is embedded)."""
-    out = []
-    for doc in documents:
-        metadata = {**doc.metadata, "title": doc.title}
-        out.append(LlamaDocument(
-            id_=doc.id, text=doc.text, metadata=metadata,
-            excluded_embed_metadata_keys=[key for key in metadata if key != "title"],
-            excluded_llm_metadata_keys=[key for key in metadata if key != "title"],
-        ))
-    return out
+def _settings_embed_model() -> LaSEREmbedding:
+    """``Settings.embed_model`` when it is a `LaSEREmbedding`; else a clear error (not LlamaIndex's OpenAI default)."""
+    from llama_index.core import Settings
+
+    try:
+        current = Settings.embed_model
+    except (ImportError, ValueError):  # nothing set: LlamaIndex tried its OpenAI default and could not build it
+        current = None
+    if not isinstance(current, LaSEREmbedding):
+        found = "none" if current is None else type(current).__name__
+        raise ValueError(f"no laser_rag embedding model given (Settings.embed_model: {found}): pass embed_model= "
+                         "(a LaSEREmbedding or an encoder), or set Settings.embed_model = LaSEREmbedding() first")
+    return current
+
+
+def to_llama_nodes(documents: Iterable[Document], encoder: BaseEncoder) -> list[TextNode]:
+    """laser_rag documents -> LlamaIndex ``TextNode``s, as laser_rag indexes them: cut by
+    `laser_rag.corpus.chunk_documents` for ``encoder``, one node per passage (`laser_rag.store.llama_node`: the
+    point's id, metadata and source document), each embedding exactly ``encoder.document_text(title, text)``.
+    Index them with ``VectorStoreIndex(nodes, ...)``, not ``from_documents`` (which would split them again)."""
+    nodes = []
+    for doc in chunk_documents(documents, encoder):
+        node = _store.llama_node(doc)
+        embedded, expected = node.get_content(MetadataMode.EMBED), encoder.document_text(doc.title, doc.text)
+        if embedded != expected:
+            raise LaserRagError(f"document {doc.id!r}: LlamaIndex would embed {embedded[:80]!r}, the encoder reads "
+                                f"{expected[:80]!r}; this encoder's document_text is not 'title\\ntext'")
+        nodes.append(node)
+    return nodes

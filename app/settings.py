@@ -1,0 +1,64 @@
+"""How the app runs: `AppSettings`, one dataclass whose fields are also the ``laser-rag demo`` options.
+
+Light to import (no torch, no Qdrant, no gradio): the ``demo`` command builds its options from these fields.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import platformdirs
+
+from laser_rag.llm import GenerationConfig
+from laser_rag.modes import ModePreset
+
+DATA_DIR_ENV = "LASER_RAG_APP_DIR"
+
+
+def default_data_dir() -> Path:
+    """``$LASER_RAG_APP_DIR``, else ``<user data dir>/laser_rag/app``."""
+    return Path(os.environ.get(DATA_DIR_ENV) or Path(platformdirs.user_data_dir("laser_rag")) / "app")
+
+
+@dataclass
+class AppSettings:
+    """How the app runs. ``generation`` holds the LLM's budgets (`laser_rag.llm.GenerationConfig`, the defaults)."""
+
+    data_dir: Path = field(default_factory=default_data_dir, metadata={
+        "help": f"The app's indexes and uploads (default: ${DATA_DIR_ENV}, else <user data dir>/laser_rag/app).",
+        "show_default": False})
+    host: str = field(default="127.0.0.1", metadata={
+        "help": "Address to bind (0.0.0.0 opens the app to your network)."})
+    port: Optional[int] = field(default=None, metadata={
+        "help": "Port (default: 7860, or the next free one).", "min": 1, "max": 65535})
+    corpus: Optional[str] = field(default=None, metadata={
+        "help": "Corpus selected at start (default: a small HotpotQA slice, or the Python reference without the "
+                "shared data)."})
+    llm: Optional[str] = field(default=None, metadata={
+        "help": "An OpenAI-compatible URL or a local model (default: SmolLM2-135M-Instruct)."})
+    llm_model: str = field(default="default", metadata={
+        "help": "Model name to request from an OpenAI-compatible server."})
+    laser_model: Optional[str] = field(default=None, metadata={
+        "help": "Encoder of the laser mode: a LaSER checkpoint (default: the embedded one)."})
+    basic_model: Optional[str] = field(default=None, metadata={
+        "help": "Encoder of the basic and rewrite modes: a LaSER checkpoint, a hub id or a sentence-transformers "
+                "model (e.g. all-minilm-l6-v2). Default: builtin:basic."})
+    concurrency: int = field(default=4, metadata={
+        "help": "Requests served at once (answers still take turns on the CPU).", "min": 1})
+    threads: Optional[int] = field(default=None, metadata={
+        "help": "CPU threads for the models (default: one per physical core; 1 is faster on a busy machine).",
+        "min": 1})
+    preload: bool = field(default=True, metadata={
+        "help": "Load and warm up the models at start, so the first question is timed fairly."})
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir).expanduser()
+
+    def encoder_source(self, chosen: ModePreset) -> str | None:
+        """The encoder the user picked for a mode (``--<mode>-model`` of the mode whose collection it searches),
+        or None for the preset's default."""
+        return getattr(self, f"{chosen.collection_mode.value}_model", None)

@@ -1,0 +1,144 @@
+"""`BaseEncoder`: what a collection, a retriever and the framework adapters need from an encoder.
+
+numpy only (no torch import), so the store and the adapters can type against it cheaply. A concrete encoder
+implements the identity properties, `count_tokens` and three ``_encode_*`` methods on already-validated lists;
+the public ``encode_*`` methods here validate input once, for every encoder.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+class BaseEncoder(abc.ABC):
+    """Turns queries and documents into float32, unit-length vectors (cosine similarity = dot product).
+
+    Example::
+
+        q = encoder.encode_queries(["why is the sky blue?"])                  # [1, dim]
+        d = encoder.encode_documents([encoder.document_text("Sky", "Rayleigh scattering ...")])
+        scores = q @ d.T
+    """
+
+    # ------------------------------------------------------------------ identity
+    @property
+    @abc.abstractmethod
+    def dimension(self) -> int:
+        """Length of a vector."""
+
+    @property
+    @abc.abstractmethod
+    def fingerprint(self) -> str:
+        """A stable id of everything that changes the vectors (weights, templates, max lengths, ...), not the
+        dtype. Vectors of encoders with different fingerprints never share a collection."""
+
+    @property
+    def precision(self) -> str:
+        """The dtype the vectors were computed in ("float32", "bfloat16", ...), recorded beside a collection."""
+        return "float32"
+
+    @property
+    @abc.abstractmethod
+    def label(self) -> str:
+        """A short readable name for collection names ("laser-k3", "basic", "all-minilm-l6-v2")."""
+
+    @property
+    @abc.abstractmethod
+    def max_length(self) -> int:
+        """Token budget of one document as the encoder reads it (template included)."""
+
+    @property
+    @abc.abstractmethod
+    def tokenizer(self) -> Any:
+        """The Hugging Face tokenizer (for token-aware chunking)."""
+
+    # ------------------------------------------------------------------ text
+    def document_text(self, title: str, text: str) -> str:
+        """THE one way a document becomes encoder input: its title on the first line (when it has one), then its
+        text. Every indexing path (the store, LlamaIndex, LangChain) goes through here."""
+        return f"{title}\n{text}" if title else text
+
+    @abc.abstractmethod
+    def count_tokens(self, text: str) -> int:
+        """How many tokens ``text`` occupies as a document (template included, before any truncation)."""
+
+    # ------------------------------------------------------------------ encoding
+    def encode_queries(
+        self,
+        texts: Sequence[str] | str,
+        *,
+        instruction: str | None = None,
+        batch_size: int = 16,
+        show_progress_bar: bool | None = None,
+    ) -> np.ndarray:
+        """Embed queries: ``[n, dim]`` float32, unit length (a str gives one ``[dim]`` vector).
+
+        ``instruction`` replaces the encoder's task instruction for this call.
+        """
+        single, items = _text_list(texts, "query")
+        _check_batch_size(batch_size)
+        if not items:
+            return np.empty((0, self.dimension), dtype=np.float32)
+        vectors = self._encode_queries(items, instruction=instruction, batch_size=batch_size,
+                                       show_progress_bar=show_progress_bar)
+        return vectors[0] if single else vectors
+
+    def encode_documents(
+        self, texts: Sequence[str] | str, *, batch_size: int = 16, show_progress_bar: bool | None = None
+    ) -> np.ndarray:
+        """Embed documents (pass `document_text` output): ``[n, dim]`` float32, unit length."""
+        single, items = _text_list(texts, "document")
+        _check_batch_size(batch_size)
+        if not items:
+            return np.empty((0, self.dimension), dtype=np.float32)
+        vectors = self._encode_documents(items, batch_size=batch_size, show_progress_bar=show_progress_bar)
+        return vectors[0] if single else vectors
+
+    def encode_explicit(
+        self, queries: Sequence[str] | str, rationales: Sequence[str] | str, *, batch_size: int = 16
+    ) -> np.ndarray:
+        """Embed each query read together with its rationale in one pass (rewrite-then-retrieve; LaSER's teacher)."""
+        single, queries = _text_list(queries, "query")
+        _, rationales = _text_list(rationales, "rationale")
+        if len(rationales) != len(queries):
+            raise ValueError(f"got {len(queries)} queries but {len(rationales)} rationales")
+        _check_batch_size(batch_size)
+        if not queries:
+            return np.empty((0, self.dimension), dtype=np.float32)
+        vectors = self._encode_explicit(queries, rationales, batch_size=batch_size)
+        return vectors[0] if single else vectors
+
+    @abc.abstractmethod
+    def _encode_queries(self, texts: list[str], *, instruction: str | None, batch_size: int,
+                        show_progress_bar: bool | None) -> np.ndarray: ...
+
+    @abc.abstractmethod
+    def _encode_documents(self, texts: list[str], *, batch_size: int, show_progress_bar: bool | None) -> np.ndarray:
+        ...
+
+    @abc.abstractmethod
+    def _encode_explicit(self, queries: list[str], rationales: list[str], *, batch_size: int) -> np.ndarray: ...
+
+
+def _text_list(texts: Sequence[str] | str, what: str) -> tuple[bool, list[str]]:
+    """(whether one str was given, the texts as a list); rejects non-str and empty texts, naming the index."""
+    single = isinstance(texts, str)
+    if single:
+        texts = [texts]
+    elif isinstance(texts, bytes) or not isinstance(texts, Sequence):
+        raise TypeError(f"{what}s must be a string or a list of strings, got {type(texts).__name__}")
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"{what} at index {index} is a {type(text).__name__}, not a str")
+        if not text.strip():
+            raise ValueError(f"{what} at index {index} is empty")
+    return single, list(texts)
+
+
+def _check_batch_size(batch_size: int) -> None:
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")

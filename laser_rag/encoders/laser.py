@@ -1,0 +1,488 @@
+"""`LaSEREncoder`: latent-thinking embeddings from any causal LM."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+import warnings
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from laser_rag import _models
+from laser_rag.config import CONFIG_NAME, LaSERConfig, released_preset
+from laser_rag.encoders.base import BaseEncoder
+from laser_rag.errors import ModelNotFoundError, TruncationWarning
+from laser_rag.latent import latent_rollout, pool_trajectory
+
+logger = logging.getLogger(__name__)
+
+_CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+#: Checkpoints shipped inside the package, by name: ``LaSEREncoder.from_pretrained("builtin:basic")``.
+BUILTIN_CHECKPOINTS = {"laser": _CHECKPOINTS / "laser-smollm2-135m", "basic": _CHECKPOINTS / "basic-smollm2-135m"}
+_ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+_PROGRESS_THRESHOLD = 256  # texts; larger inputs show a progress bar unless told otherwise
+_SLOT = "\x00laser-rag-text\x00"  # stands for the text while a template is rendered
+#: ``0`` turns the CUDA-graph rollout off (the reference rollout runs instead); it is on by default on CUDA.
+CUDA_GRAPHS_ENV = "LASER_RAG_CUDA_GRAPHS"
+_static_rollouts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> StaticRollout (views share)
+KINDS = ("query", "document", "explicit")
+
+
+def tokenize_prompts(
+    tokenizer, prompts: Sequence[str], max_length: int, append_eos: bool, offsets: bool = False
+) -> tuple[list[list[int]], int, list[list[tuple[int, int]]] | None]:
+    """Tokenise plain prompts (no chat template) as an encoder does: special tokens added, cut to ``max_length``
+    from the end with room kept for the EOS that ``append_eos`` appends. Returns the ids, how many prompts were
+    cut, and (``offsets=True``, fast tokenizers only) each kept token's character span in its prompt, for the
+    training code that locates rationale segments."""
+    eos = [tokenizer.eos_token_id] if append_eos else []
+    budget = max_length - len(eos)
+    encoded = tokenizer(list(prompts), add_special_tokens=True, truncation=True, max_length=budget + 1,
+                        return_attention_mask=False, return_offsets_mapping=offsets)
+    ids = encoded["input_ids"]
+    truncated = sum(len(x) > budget for x in ids)
+    spans = [list(x[:budget]) for x in encoded["offset_mapping"]] if offsets else None
+    return [list(x[:budget]) + eos for x in ids], truncated, spans
+
+
+def default_source() -> str:
+    """The embedded default: the shipped LaSER adapter on SmolLM2-135M, or the bare backbone before one exists."""
+    shipped = BUILTIN_CHECKPOINTS["laser"]
+    return str(shipped) if (shipped / CONFIG_NAME).is_file() else _models.DEFAULT_BASE
+
+
+def resolve_builtin(source: str) -> str:
+    """``builtin:<name>`` -> the shipped checkpoint's directory; anything else unchanged."""
+    if not source.startswith("builtin:"):
+        return source
+    name = source.removeprefix("builtin:")
+    if name not in BUILTIN_CHECKPOINTS or not (BUILTIN_CHECKPOINTS[name] / CONFIG_NAME).is_file():
+        shipped = [n for n, path in BUILTIN_CHECKPOINTS.items() if (path / CONFIG_NAME).is_file()]
+        raise ModelNotFoundError(f"no built-in checkpoint {name!r}; shipped: {shipped}")
+    return str(BUILTIN_CHECKPOINTS[name])
+
+
+@dataclass(frozen=True)
+class _Rendered:
+    """One input as the model reads it: the prompt, and the span ``[start, end)`` of the part truncation may cut
+    (the user's text; the template around it is never cut)."""
+
+    prompt: str
+    start: int
+    end: int
+
+
+class LaSEREncoder(BaseEncoder):
+    """Embeds queries and documents by thinking K latent steps on a causal LM, then pooling the trajectory.
+
+    Load with `from_pretrained`; the constructor wraps an already-loaded model (used by training).
+
+    Example::
+
+        encoder = LaSEREncoder.from_pretrained()          # the embedded default, offline
+        q = encoder.encode_queries(["why is the sky blue?"])
+        d = encoder.encode_documents(["Rayleigh scattering favours short wavelengths."])
+        scores = q @ d.T                                  # cosine similarity: vectors are unit length
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer,
+        config: LaSERConfig | None = None,
+        *,
+        base_id: str,
+        adapter_id: str | None = None,
+        adapter_dir: str | Path | None = None,
+        dtype_reason: str | None = None,
+    ) -> None:
+        self.model = model
+        self._tokenizer = tokenizer
+        self.config = config or LaSERConfig()
+        self._base_id = base_id
+        self._adapter_id = adapter_id
+        self._adapter_dir = Path(adapter_dir) if adapter_dir else None
+        self._dtype_reason = dtype_reason
+        if getattr(tokenizer, "padding_side", "left") != "left":
+            tokenizer.padding_side = "left"
+        self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        if self.config.append_eos and tokenizer.eos_token_id is None:
+            raise ValueError("append_eos is set but the tokenizer has no EOS token")
+        if self.config.chat_template and not getattr(tokenizer, "chat_template", None):
+            raise ValueError("chat_template is set but the tokenizer has no chat template; load with "
+                             "chat_template=False or use a tokenizer that has one")
+        self._wrapper: tuple[str, str] | None = None
+
+    # ------------------------------------------------------------------ loading and saving
+    @classmethod
+    def from_pretrained(
+        cls,
+        source: str | Path | None = None,
+        *,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | str | None = None,
+        trust_remote_code: bool = False,
+        revision: str | None = None,
+        **config_overrides,
+    ) -> LaSEREncoder:
+        """Load an encoder.
+
+        ``source`` is a Hugging Face hub id (``Alibaba-NLP/LaSER-Qwen3-0.6B``), a local model directory, a ``.gguf``
+        file (dequantised once and cached), a LaSER checkpoint directory (``laser_config.json`` + a peft adapter),
+        ``builtin:laser`` / ``builtin:basic`` (the checkpoints shipped with the package), or ``None`` for the
+        embedded default. A released LaSER checkpoint (or a local copy whose path shows its name) without a
+        ``laser_config.json`` reads text in the format it was trained with (`laser_rag.config.RELEASED_PRESET`).
+        Keyword arguments override fields of the `LaSERConfig` (e.g. ``num_thinking_steps=1``).
+
+        ``dtype``: a torch dtype or one of "float32"/"fp32", "bfloat16"/"bf16", "float16"/"fp16", "auto"; default
+        ``$LASER_RAG_DTYPE``, else bf16 on CUDA and on CPUs with AMX or AVX512-BF16, fp32 on other CPUs.
+        """
+        source = resolve_builtin(str(source) if source is not None else default_source())
+        device = torch.device(device) if device is not None else _models.default_device()
+        dtype, dtype_reason = _models.dtype_choice(device, dtype)
+        load = dict(device=device, dtype=dtype, trust_remote_code=trust_remote_code, revision=revision)
+
+        directory = Path(source).expanduser()
+        config_file = directory / CONFIG_NAME
+        has_config = directory.is_dir() and config_file.is_file()
+        config = LaSERConfig.load(directory) if has_config else _default_config(source)
+        config = dataclasses.replace(config, **config_overrides) if config_overrides else config
+        built = dict(dtype_reason=dtype_reason)
+        has_adapter = directory.is_dir() and (directory / _ADAPTER_FILES[0]).is_file()
+        if has_adapter:
+            if not config.base_model:
+                raise ValueError(f"{config_file} must name the base_model the adapter in {directory} belongs to")
+            backbone = _models.load_backbone(config.base_model, **load)
+            model = _merge_adapter(backbone.model, directory)
+            adapter_id = "lora:sha256:" + _models.file_sha256(directory / _ADAPTER_FILES[1])
+            return cls(model, backbone.tokenizer, config, base_id=backbone.base_id, adapter_id=adapter_id,
+                       adapter_dir=directory, **built)
+        weights = source
+        if has_config and config.base_model and not (directory / "config.json").is_file():
+            weights = config.base_model  # a config-only checkpoint: settings on top of a referenced backbone
+        if not has_config or not config.base_model:
+            config = dataclasses.replace(config, base_model=_portable_reference(weights))
+        backbone = _models.load_backbone(weights, **load)
+        return cls(backbone.model, backbone.tokenizer, config, base_id=backbone.base_id, **built)
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write this encoder's config (and its adapter, if it has one) so `from_pretrained` reloads it."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        if self._adapter_dir is not None and self._adapter_dir.resolve() != directory.resolve():
+            for name in _ADAPTER_FILES:
+                shutil.copyfile(self._adapter_dir / name, directory / name)
+        self.config.save(directory)
+        return directory
+
+    def with_config(self, **changes) -> LaSEREncoder:
+        """The same weights with other settings (e.g. ``num_thinking_steps=1``); the model is shared, not copied."""
+        return LaSEREncoder(
+            self.model, self._tokenizer, dataclasses.replace(self.config, **changes),
+            base_id=self._base_id, adapter_id=self._adapter_id, adapter_dir=self._adapter_dir,
+            dtype_reason=self._dtype_reason,
+        )
+
+    # ------------------------------------------------------------------ identity
+    @property
+    def base_id(self) -> str:
+        """A stable id of the backbone's weights (hub id and revision, or a content hash)."""
+        return self._base_id
+
+    @property
+    def adapter_id(self) -> str | None:
+        """A content hash of the merged LoRA adapter, or None."""
+        return self._adapter_id
+
+    @property
+    def num_thinking_steps(self) -> int:
+        return self.config.num_thinking_steps
+
+    @property
+    def tokenizer(self):
+        return self._tokenizer
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.get_input_embeddings().weight.shape[1])
+
+    @property
+    def max_length(self) -> int:
+        return self.config.max_length
+
+    @property
+    def label(self) -> str:
+        if self.config.name:
+            return self.config.name
+        steps = self.config.num_thinking_steps
+        return "basic" if steps == 1 else f"laser-k{steps}"
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    @property
+    def precision(self) -> str:
+        return _models.dtype_name(self.dtype)
+
+    @property
+    def fingerprint(self) -> str:
+        """A stable id of everything that shapes a vector: base weights, adapter, K, pooling, the input format
+        (templates, chat wrapper, EOS) and the token budgets. Not the dtype (see `precision`).
+
+        Vectors from encoders with different fingerprints must never share a collection.
+        """
+        c = self.config
+        identity = {
+            "base": self._base_id,
+            "adapter": self._adapter_id,
+            "num_thinking_steps": c.num_thinking_steps,
+            "pooling": c.pooling,
+            "query_template": c.format_query("{text}"),
+            "document_template": c.document_template,
+            "append_eos": c.append_eos,
+            "max_length": c.max_length,
+        }
+        if c.chat_template or c.assistant_suffix or c.query_budget != c.max_length:
+            # only formats that did not exist before add keys, so older collections keep their fingerprint
+            identity["input_format"] = {"wrapper": list(self._chat_wrapper()), "query_max_length": c.query_budget}
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
+
+    def __repr__(self) -> str:
+        dtype = self.precision + (f" ({self._dtype_reason})" if self._dtype_reason else "")
+        return (f"LaSEREncoder(base={self.config.base_model!r}, K={self.config.num_thinking_steps}, "
+                f"dim={self.dimension}, adapter={'yes' if self._adapter_id else 'no'}, device={self.device}, "
+                f"dtype={dtype})")
+
+    # ------------------------------------------------------------------ the input format
+    def render(self, text: str, kind: str = "document", *, instruction: str | None = None,
+               rationale: str | None = None) -> str:
+        """The exact string the model reads for ``text`` as a "query", "document" or "explicit" input (``text`` is
+        the query then, followed by its ``rationale``), before tokenisation and truncation."""
+        return self._render(text, kind, instruction=instruction, rationale=rationale).prompt
+
+    def _render(self, text: str, kind: str, *, instruction: str | None = None,
+                rationale: str | None = None) -> _Rendered:
+        """THE one place an input is formatted: template, then the chat wrapper and the closing suffix."""
+        c = self.config
+        if kind == "explicit":
+            if rationale is None:
+                raise ValueError("an explicit input needs a rationale")
+            query = self._render(text, "query", instruction=instruction)
+            head, tail = _split(c.explicit_template.format(query=query.prompt, rationale=_SLOT), "explicit_template")
+            # the rationale is cut first; only a query too long on its own loses its end (and its closing part)
+            start = head.index(query.prompt) + query.start
+            return _Rendered(head + rationale + tail, start, len(head) + len(rationale))
+        if kind == "query":
+            instruction = c.query_instruction if instruction is None else instruction
+            inner = c.query_template.format(instruction=instruction, text=_SLOT)
+        elif kind == "document":
+            inner = c.document_template.format(text=_SLOT)
+        else:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        head, tail = _split(inner, f"{kind}_template")
+        before, after = self._chat_wrapper()
+        head, tail = before + head, tail + after
+        return _Rendered(head + text + tail, len(head), len(head) + len(text))
+
+    def _chat_wrapper(self) -> tuple[str, str]:
+        """What comes before and after an input's templated text: the chat template's user turn and generation
+        prompt (when ``chat_template`` is on), then ``assistant_suffix``. Rendered once, with a placeholder."""
+        if self._wrapper is None:
+            if self.config.chat_template:
+                rendered = self._tokenizer.apply_chat_template(
+                    [{"role": "user", "content": _SLOT}], tokenize=False, add_generation_prompt=True)
+                before, after = _split(rendered, "the tokenizer's chat template")
+            else:
+                before, after = "", ""
+            self._wrapper = (before, after + self.config.assistant_suffix)
+        return self._wrapper
+
+    def tokenize(self, texts: Sequence[str], kind: str = "document", *, instruction: str | None = None,
+                 rationales: Sequence[str] | None = None) -> tuple[list[list[int]], int]:
+        """Token ids of ``texts`` rendered as ``kind`` inputs, each cut to its budget (``query_max_length`` for
+        queries, ``max_length`` otherwise) by cutting the text, never the template; and how many were cut."""
+        if kind == "explicit":
+            if rationales is None or len(rationales) != len(texts):
+                raise ValueError("explicit inputs need one rationale per query")
+            rendered = [self._render(t, kind, instruction=instruction, rationale=r) for t, r in zip(texts, rationales)]
+        else:
+            rendered = [self._render(t, kind, instruction=instruction) for t in texts]
+        budget = self.config.query_budget if kind == "query" else self.config.max_length
+        return self._tokenize_rendered(rendered, budget)
+
+    def _tokenize_rendered(self, rendered: list[_Rendered], budget: int) -> tuple[list[list[int]], int]:
+        tokenizer = self._tokenizer
+        eos = [tokenizer.eos_token_id] if self.config.append_eos else []
+        room = budget - len(eos)
+        fast = getattr(tokenizer, "is_fast", False)
+        # the chat template writes its own special tokens (BOS included, where it has one): add none on top
+        encoded = tokenizer([r.prompt for r in rendered], add_special_tokens=not self.config.chat_template,
+                            return_attention_mask=False, return_offsets_mapping=fast,
+                            return_special_tokens_mask=fast, verbose=False)
+        out, cut = [], 0
+        for row, r in enumerate(rendered):
+            ids = list(encoded["input_ids"][row])
+            if len(ids) > room:
+                if not fast:
+                    raise ValueError("truncating inside a template needs a fast tokenizer (offsets)")
+                ids = _cut_text(ids, encoded["offset_mapping"][row], encoded["special_tokens_mask"][row], r, room)
+                cut += 1
+            out.append(ids + eos)
+        return out, cut
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens ``text`` occupies as a document: template, chat wrapper and EOS included, before truncation."""
+        prompt = self._render(text, "document").prompt
+        ids = self._tokenizer(prompt, add_special_tokens=not self.config.chat_template, verbose=False)["input_ids"]
+        return len(ids) + int(self.config.append_eos)
+
+    def pad(self, ids: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Left-pad token id lists into ``(input_ids, attention_mask)`` on the encoder's device."""
+        width = max(len(x) for x in ids)
+        input_ids = torch.full((len(ids), width), self._pad_id, dtype=torch.long)
+        mask = torch.zeros((len(ids), width), dtype=torch.long)
+        for row, x in enumerate(ids):
+            if x:
+                input_ids[row, width - len(x):] = torch.tensor(x, dtype=torch.long)
+                mask[row, width - len(x):] = 1
+        return input_ids.to(self.device), mask.to(self.device)
+
+    # ------------------------------------------------------------------ encoding
+    def encode_queries(
+        self,
+        texts: Sequence[str] | str,
+        *,
+        instruction: str | None = None,
+        num_thinking_steps: int | None = None,
+        batch_size: int = 16,
+        show_progress_bar: bool | None = None,
+    ) -> np.ndarray:
+        """Embed queries with the query template (and ``instruction``, default the config's): ``[n, dim]`` float32,
+        unit length. ``num_thinking_steps`` overrides K for this call."""
+        return BaseEncoder.encode_queries(self._with_steps(num_thinking_steps), texts, instruction=instruction,
+                                          batch_size=batch_size, show_progress_bar=show_progress_bar)
+
+    def encode_documents(
+        self,
+        texts: Sequence[str] | str,
+        *,
+        num_thinking_steps: int | None = None,
+        batch_size: int = 16,
+        show_progress_bar: bool | None = None,
+    ) -> np.ndarray:
+        """Embed documents with the document template (no instruction): ``[n, dim]`` float32, unit length."""
+        return BaseEncoder.encode_documents(self._with_steps(num_thinking_steps), texts, batch_size=batch_size,
+                                            show_progress_bar=show_progress_bar)
+
+    def _with_steps(self, num_thinking_steps: int | None) -> LaSEREncoder:
+        if num_thinking_steps is None or num_thinking_steps == self.config.num_thinking_steps:
+            return self
+        return self.with_config(num_thinking_steps=num_thinking_steps)
+
+    def _encode_queries(self, texts, *, instruction, batch_size, show_progress_bar) -> np.ndarray:
+        ids, cut = self.tokenize(texts, "query", instruction=instruction)
+        return self._embed(ids, cut, self.config.query_budget, self.config.num_thinking_steps, batch_size,
+                           show_progress_bar)
+
+    def _encode_documents(self, texts, *, batch_size, show_progress_bar) -> np.ndarray:
+        ids, cut = self.tokenize(texts, "document")
+        return self._embed(ids, cut, self.config.max_length, self.config.num_thinking_steps, batch_size,
+                           show_progress_bar)
+
+    def _encode_explicit(self, queries, rationales, *, batch_size) -> np.ndarray:
+        ids, cut = self.tokenize(queries, "explicit", rationales=rationales)
+        return self._embed(ids, cut, self.config.max_length, 1, batch_size, None)  # one pass: the text is explicit
+
+    def _embed(self, ids: list[list[int]], cut: int, budget: int, steps: int, batch_size: int,
+               show_progress_bar: bool | None) -> np.ndarray:
+        if cut:
+            warnings.warn(f"{cut} of {len(ids)} texts were longer than max_length={budget} tokens and were truncated",
+                          TruncationWarning, stacklevel=5)
+        out = np.empty((len(ids), self.dimension), dtype=np.float32)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]), reverse=True)  # length buckets: little padding
+        starts = range(0, len(order), batch_size)
+        show = len(ids) >= _PROGRESS_THRESHOLD if show_progress_bar is None else show_progress_bar
+        with torch.inference_mode():
+            for start in tqdm(starts, desc="encoding", unit="batch", disable=not show):
+                rows = order[start:start + batch_size]
+                input_ids, mask = self.pad([ids[i] for i in rows])
+                states = self._rollout(input_ids, mask, steps)
+                out[rows] = pool_trajectory(states, self.config.pooling).cpu().numpy()
+        return out
+
+    def _rollout(self, input_ids: torch.Tensor, mask: torch.Tensor, steps: int) -> torch.Tensor:
+        """On CUDA, the static-cache rollout whose soft-token steps replay as CUDA graphs (`StaticRollout`, shared
+        by every view of these weights); elsewhere, and with ``$LASER_RAG_CUDA_GRAPHS=0``, the reference rollout."""
+        if steps == 1 or input_ids.device.type != "cuda" or os.environ.get(CUDA_GRAPHS_ENV, "1") == "0":
+            return latent_rollout(self.model, input_ids, mask, steps)
+        rollout = _static_rollouts.get(self.model)
+        if rollout is None:
+            from laser_rag.static_rollout import StaticRollout
+
+            rollout = _static_rollouts[self.model] = StaticRollout(self.model)
+        return rollout(input_ids, mask, steps)
+
+
+def _default_config(source: str) -> LaSERConfig:
+    """The config of a source without ``laser_config.json``: the released format for the released family, else the
+    defaults."""
+    preset = released_preset(source)
+    if preset is None:
+        return LaSERConfig()
+    logger.info("%s is a released LaSER checkpoint: using its training input format (preset 'released': chat "
+                "template, '<think>' suffix, 'Instruct: ...\\nQuery: ...' queries, K=3); override any field with "
+                "from_pretrained(..., field=value)", source)
+    return LaSERConfig(**preset)
+
+
+def _split(rendered: str, what: str) -> tuple[str, str]:
+    """A template rendered with the placeholder -> (what comes before the text, what comes after)."""
+    parts = rendered.split(_SLOT)
+    if len(parts) != 2:
+        raise ValueError(f"{what} must place the text exactly once (placed {len(parts) - 1} times)")
+    return parts[0], parts[1]
+
+
+def _cut_text(ids: list[int], offsets, special, rendered: _Rendered, room: int) -> list[int]:
+    """Cut the end of the text's tokens so the whole input fits in ``room``; the template's tokens before and after
+    the text are kept whole."""
+    inside = [i for i, ((a, b), s) in enumerate(zip(offsets, special))
+              if not s and a < rendered.end and b > rendered.start]
+    wrapper = len(ids) - len(inside)
+    keep = room - wrapper
+    if not inside or keep < 1:
+        raise ValueError(f"a budget of {room} tokens leaves no room for the text: the template alone takes "
+                         f"{wrapper} tokens (raise max_length / query_max_length)")
+    first, last = inside[0], inside[-1]
+    return ids[:first + keep] + ids[last + 1:]
+
+
+def _merge_adapter(model: torch.nn.Module, directory: Path) -> torch.nn.Module:
+    from peft import PeftModel
+
+    merged = PeftModel.from_pretrained(model, str(directory)).merge_and_unload()
+    merged.requires_grad_(False)
+    return merged.eval()
+
+
+def _portable_reference(source: str) -> str:
+    """How a saved config should name a backbone: package references and hub ids as given, paths absolute."""
+    if source.startswith("pkg:"):
+        return source
+    path = Path(source).expanduser()
+    return str(path.resolve()) if path.exists() else source

@@ -1,0 +1,98 @@
+"""Every error and warning laser_rag raises on purpose, in one light module (no torch, no Qdrant import).
+
+All errors derive from `LaserRagError`, so an application (and the ``laser-rag`` CLI) can catch what laser_rag
+raises on purpose without also swallowing programming errors. Each also derives from the closest built-in
+(``FileNotFoundError``, ``ConnectionError``, ``ValueError``, ...), so existing ``except`` clauses keep working.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LaserRagError(Exception):
+    """Base of every error laser_rag raises on purpose; the message says what to do."""
+
+
+class TruncationWarning(UserWarning):
+    """Some inputs were longer than ``max_length`` tokens and were cut. Escalate with ``warnings.simplefilter``."""
+
+
+# --------------------------------------------------------------------------------------------------- models
+
+
+class ModelNotFoundError(LaserRagError, FileNotFoundError):
+    """A model source that cannot be found or loaded; the message says what to do."""
+
+
+# --------------------------------------------------------------------------------------------------- corpora
+
+
+class CorpusError(LaserRagError, ValueError):
+    """A corpus file that cannot be read as documents (bad JSON, no text, an empty file); names file and line."""
+
+
+class CorpusNotFoundError(CorpusError, FileNotFoundError):
+    """The corpus path (or a file a BEIR directory needs) does not exist."""
+
+
+# --------------------------------------------------------------------------------------------------- the store
+
+
+class StoreError(LaserRagError, RuntimeError):
+    """A Qdrant store problem the user can act on; the message says what to do."""
+
+
+class QdrantUnavailableError(StoreError, ConnectionError):
+    """The Qdrant server cannot be reached, or the local folder is held by another process."""
+
+
+class CollectionNotFoundError(StoreError, LookupError):
+    """The collection does not exist (index a corpus into it first)."""
+
+
+class CollectionMismatchError(StoreError, ValueError):
+    """The collection holds vectors of another encoder (fingerprint) or another dimension."""
+
+    def __init__(self, collection: str, stored: dict[str, Any], expected: dict[str, Any], reason: str) -> None:
+        self.collection = collection
+        self.stored_fingerprint = stored.get("fingerprint")
+        self.expected_fingerprint = expected.get("fingerprint")
+        super().__init__(
+            f"collection {collection!r} {reason}: it holds vectors of encoder {self.stored_fingerprint} "
+            f"({stored.get('encoder', '?')}, dim {stored.get('dimension', '?')}), but this encoder is "
+            f"{self.expected_fingerprint} ({expected.get('encoder', '?')}, dim {expected.get('dimension', '?')}). "
+            "Vectors of different encoders must never share a collection: use another collection name, or "
+            "rebuild this one (recreate=True; `laser-rag index ... --recreate`)."
+        )
+
+
+# --------------------------------------------------------------------------------------------------- training
+
+
+class TrainingError(LaserRagError, RuntimeError):
+    """A training run that cannot start or go on (another process holds its run folder, a config that does not
+    match the run being resumed); the message says what to do."""
+
+
+# --------------------------------------------------------------------------------------------------- generation
+
+
+class GenerationError(LaserRagError, RuntimeError):
+    """The generator failed; the message says which one and why.
+
+    ``retrieval`` holds what had been retrieved before the failure when it happened inside the answer loop
+    (`laser_rag.rag.RAG.ask`), else None: an app can still show the passages.
+    """
+
+    def __init__(self, message: str, *, retrieval: Any = None) -> None:
+        super().__init__(message)
+        self.retrieval = retrieval
+
+
+class GenerationTimeout(GenerationError, TimeoutError):
+    """The generator ran out of time. ``partial`` holds what it had written by then (may be empty)."""
+
+    def __init__(self, message: str, partial: str = "", *, retrieval: Any = None) -> None:
+        super().__init__(message, retrieval=retrieval)
+        self.partial = partial

@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""Ship a finished training run as a checkpoint inside the package: the maintainer's explicit step.
+
+    python scripts/ship_checkpoint.py runs/laser laser-smollm2-135m     # the embedded default (builtin:laser)
+    python scripts/ship_checkpoint.py runs/basic basic-smollm2-135m     # builtin:basic
+
+Training never writes into the installed package; this copies a run's ``final/`` adapter and ``laser_config.json``
+into ``laser_rag/checkpoints/<name>/`` of this repository, after checking that the run finished, that the
+checkpoint names a backbone every user has (a ``pkg:`` reference or a hub id, not a local path) and that the
+adapter is small enough to ship. Then commit the files (and re-run the results the README quotes).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINTS = ROOT / "laser_rag" / "checkpoints"
+FILES = ("laser_config.json", "adapter_config.json", "adapter_model.safetensors")
+MAX_ADAPTER_BYTES = 10_000_000
+
+
+def ship(
+    run: Annotated[Path, typer.Argument(help="A finished run directory (runs/<name>) or its final/ folder.")],
+    name: Annotated[str, typer.Argument(help="Checkpoint folder name, e.g. laser-smollm2-135m.")],
+    into: Annotated[Path, typer.Option(help="Where the package's checkpoints live.")] = CHECKPOINTS,
+) -> Path:
+    """Copy a finished run's adapter and laser_config.json into the package's checkpoints."""
+    from laser_rag._util import atomic_write
+
+    final = run if run.name == "final" else run / "final"
+    if not (final.parent / "summary.json").is_file():
+        raise typer.BadParameter(f"{final.parent} has no summary.json: the run has not finished (or is no run)")
+    missing = [f for f in FILES if not (final / f).is_file()]
+    if missing:
+        raise typer.BadParameter(f"{final} lacks {', '.join(missing)}")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", name):
+        raise typer.BadParameter(f"{name!r}: use lower-case letters, digits, '.', '_' and '-'")
+    base = json.loads((final / "laser_config.json").read_text())["base_model"]
+    if not base.startswith("pkg:") and (Path(base).is_absolute() or Path(base).exists()):
+        raise typer.BadParameter(f"the checkpoint's base_model is a local path ({base}): users will not have it")
+    size = (final / "adapter_model.safetensors").stat().st_size
+    if size > MAX_ADAPTER_BYTES:
+        raise typer.BadParameter(f"the adapter is {size / 1e6:.1f} MB, over the {MAX_ADAPTER_BYTES / 1e6:.0f} MB "
+                                 "a shipped checkpoint may take (train with a smaller lora_r)")
+    target = into / name
+    for file in FILES:
+        atomic_write(target / file, (final / file).read_bytes())
+    typer.echo(f"shipped {final} -> {target} ({size / 1e6:.1f} MB adapter, backbone {base})")
+    return target
+
+
+if __name__ == "__main__":
+    typer.run(ship)

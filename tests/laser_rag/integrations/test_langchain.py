@@ -1,0 +1,138 @@
+"""LaSEREmbeddings and LaSERRetriever: langchain-tests' standard suites, plus what the suites don't check."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("langchain_core")
+
+from langchain_tests.integration_tests import EmbeddingsIntegrationTests, RetrieversIntegrationTests  # noqa: E402
+from langchain_tests.unit_tests import EmbeddingsUnitTests  # noqa: E402
+
+from laser_rag.errors import CollectionMismatchError, CollectionNotFoundError  # noqa: E402
+from laser_rag.integrations.langchain import LaSEREmbeddings, LaSERRetriever  # noqa: E402
+from laser_rag.store import VectorCollection, connect  # noqa: E402
+
+QUERY = "What does the await expression do?"
+_shared: dict = {}  # the session's encoder and a filled collection, for the suites' parameter properties
+
+
+@pytest.fixture(scope="module", autouse=True)
+def laser_collection(encoder, short_passages, laser_vectors):
+    client = connect(":memory:")
+    collection = VectorCollection.open(client, "pydoc-laser", encoder)
+    collection.upsert(short_passages, laser_vectors)
+    _shared.update(encoder=encoder, client=client, embeddings=LaSEREmbeddings.from_encoder(encoder))
+    return collection
+
+
+class TestLaSEREmbeddingsUnit(EmbeddingsUnitTests):
+    @property
+    def embeddings_class(self):
+        return LaSEREmbeddings
+
+    @property
+    def embedding_model_params(self):
+        return {"encoder": _shared["encoder"], "batch_size": 8}
+
+
+class TestLaSEREmbeddingsIntegration(EmbeddingsIntegrationTests):
+    @property
+    def embeddings_class(self):
+        return LaSEREmbeddings
+
+    @property
+    def embedding_model_params(self):
+        return {"encoder": _shared["encoder"]}
+
+
+class TestLaSERRetrieverStandard(RetrieversIntegrationTests):
+    @property
+    def retriever_constructor(self):
+        return LaSERRetriever
+
+    @property
+    def retriever_constructor_params(self):
+        return {"client": _shared["client"], "collection_name": "pydoc-laser", "embeddings": _shared["embeddings"]}
+
+    @property
+    def retriever_query_example(self):
+        return QUERY
+
+
+def test_embeddings_use_query_and_document_templates(encoder):
+    embeddings = LaSEREmbeddings.from_encoder(encoder)
+    text = "The pass statement is a null operation."
+    query, document = np.array(embeddings.embed_query(text)), np.array(embeddings.embed_documents([text])[0])
+    np.testing.assert_allclose(query, encoder.encode_queries([text])[0], atol=1e-5)
+    np.testing.assert_allclose(document, encoder.encode_documents([text])[0], atol=1e-5)
+    assert not np.allclose(query, document, atol=1e-3)
+    assert LaSEREmbeddings.from_encoder(encoder, num_thinking_steps=1).encoder.num_thinking_steps == 1
+
+
+def test_query_instruction_reaches_the_encoder(encoder):
+    instruction = "Given a Python question, retrieve the reference passage that answers it"
+    instructed = LaSEREmbeddings.from_encoder(encoder, query_instruction=instruction).embed_query(QUERY)
+    expected = encoder.encode_queries(QUERY, instruction=instruction)
+    assert np.allclose(instructed, expected, atol=1e-5)
+    assert not np.allclose(instructed, LaSEREmbeddings.from_encoder(encoder).embed_query(QUERY), atol=1e-3)
+    assert LaSEREmbeddings.model_fields["query_instruction"].description
+
+
+def test_wraps_any_encoder(minilm):
+    embeddings = LaSEREmbeddings.from_encoder(minilm)
+    assert len(embeddings.embed_query("hello")) == minilm.dimension == 384
+    with pytest.raises(ValueError, match="LaSER encoders only"):
+        LaSEREmbeddings.from_encoder(minilm, num_thinking_steps=2)
+
+
+def test_empty_text_is_a_clear_error(encoder):
+    with pytest.raises(ValueError, match="document at index 1 is empty"):
+        LaSEREmbeddings.from_encoder(encoder).embed_documents(["fine", " "])
+
+
+async def test_retriever_documents_match_the_bare_path(encoder, laser_collection, short_passages):
+    retriever = LaSERRetriever(client=_shared["client"], collection_name="pydoc-laser",
+                               embeddings=_shared["embeddings"], k=3)
+    documents = retriever.invoke(QUERY)
+    bare = laser_collection.search(encoder.encode_queries(QUERY), k=3)
+    assert [d.id for d in documents] == [h.id for h in bare]
+    np.testing.assert_allclose([d.metadata["score"] for d in documents], [h.score for h in bare], atol=1e-5)
+    by_id = {p.id: p for p in short_passages}
+    for doc in documents:
+        assert doc.page_content == by_id[doc.id].text
+        assert doc.metadata["doc_id"] == doc.id and doc.metadata["title"] == by_id[doc.id].title
+    assert [d.id for d in await retriever.ainvoke(QUERY, k=2)] == [h.id for h in bare[:2]]
+
+
+def test_retriever_reads_a_collection_filled_by_llama_index(minilm, short_passages):
+    """Points LlamaIndex's own pipeline wrote carry no ``text``/``metadata`` keys; the retriever still returns
+    their text and metadata (re-read through `Hit.from_point`)."""
+    pytest.importorskip("llama_index.core")
+    from llama_index.core import Document as LlamaDocument
+    from llama_index.core import StorageContext, VectorStoreIndex
+
+    from laser_rag.integrations.llama_index import LaSEREmbedding, qdrant_vector_store
+
+    client = connect(":memory:")
+    embed_model = LaSEREmbedding.from_encoder(minilm)
+    vector_store = qdrant_vector_store("li", embed_model, client=client)
+    llama_docs = [LlamaDocument(id_=d.id, text=d.text, metadata={"title": d.title}) for d in short_passages[:6]]
+    VectorStoreIndex.from_documents(llama_docs, storage_context=StorageContext.from_defaults(vector_store=vector_store),
+                                    embed_model=embed_model)
+
+    retriever = LaSERRetriever(client=client, collection_name="li", embeddings=LaSEREmbeddings.from_encoder(minilm))
+    documents = retriever.invoke(QUERY, k=3)
+    bare = VectorCollection.open(client, "li", minilm).search(minilm.encode_queries(QUERY), k=3)
+    assert [d.id for d in documents] == [h.id for h in bare]  # LlamaIndex's ref_doc_id: the source document
+    assert [d.page_content for d in documents] == [h.text for h in bare] and all(h.text for h in bare)
+    assert [d.metadata["title"] for d in documents] == [h.title for h in bare]
+
+
+def test_retriever_refuses_another_encoder_or_a_missing_collection(minilm):
+    with pytest.raises(CollectionMismatchError):
+        LaSERRetriever(client=_shared["client"], collection_name="pydoc-laser",
+                       embeddings=LaSEREmbeddings.from_encoder(minilm))
+    with pytest.raises(CollectionNotFoundError):
+        LaSERRetriever(client=_shared["client"], collection_name="nope", embeddings=_shared["embeddings"])

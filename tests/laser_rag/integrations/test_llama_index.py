@@ -1,0 +1,216 @@
+"""LaSEREmbedding and the Qdrant vector store in real LlamaIndex pipelines (local Qdrant, real models), and the
+promise that LlamaIndex and laser_rag index the same corpus into the same points."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("llama_index.core")
+
+from llama_index.core import Settings, StorageContext, VectorStoreIndex  # noqa: E402
+from llama_index.core.schema import MetadataMode  # noqa: E402
+
+from laser_rag import store as laser_store  # noqa: E402
+from laser_rag.corpus import Document  # noqa: E402
+from laser_rag.errors import CollectionMismatchError  # noqa: E402
+from laser_rag.integrations.llama_index import (  # noqa: E402
+    LaSEREmbedding,
+    LaSERQdrantVectorStore,
+    qdrant_vector_store,
+    to_llama_nodes,
+)
+from laser_rag.store import Hit, VectorCollection, connect, point_id, release  # noqa: E402
+
+QUERY = "What does the await expression do?"
+LONG = Document("guide.md", "\n\n".join(f"Step {n}. " + "Configure the thing, then check it works. " * 25
+                                        for n in range(5)), "Setup guide", {"source": "guide.md"})
+
+
+@pytest.fixture(scope="module")
+def embed_model(encoder):
+    return LaSEREmbedding.from_encoder(encoder)
+
+
+def index_nodes(nodes, vector_store, embed_model) -> VectorStoreIndex:
+    return VectorStoreIndex(nodes, storage_context=StorageContext.from_defaults(vector_store=vector_store),
+                            embed_model=embed_model)
+
+
+def test_query_and_text_methods_use_their_templates(embed_model, encoder):
+    text = "Suspend the execution of coroutine on an awaitable object."
+    query_vector = np.array(embed_model.get_query_embedding(text))
+    text_vector = np.array(embed_model.get_text_embedding(text))
+    np.testing.assert_allclose(query_vector, encoder.encode_queries([text])[0], atol=1e-5)
+    np.testing.assert_allclose(text_vector, encoder.encode_documents([text])[0], atol=1e-5)
+    assert not np.allclose(query_vector, text_vector, atol=1e-3)  # the query template differs
+    batch = embed_model.get_text_embedding_batch([text, "pass is a null operation"])
+    assert len(batch) == 2 and len(batch[0]) == encoder.dimension
+
+
+def test_query_instruction_reaches_the_encoder(encoder):
+    instruction = "Given a Python question, retrieve the reference passage that answers it"
+    instructed = LaSEREmbedding.from_encoder(encoder, query_instruction=instruction)
+    vector = np.array(instructed.get_query_embedding(QUERY))
+    np.testing.assert_allclose(vector, encoder.encode_queries([QUERY], instruction=instruction)[0], atol=1e-5)
+    assert not np.allclose(vector, encoder.encode_queries([QUERY])[0], atol=1e-3)
+
+
+def test_settings_are_described_pydantic_fields(encoder, minilm):
+    fields = LaSEREmbedding.model_fields
+    for name in ("source", "num_thinking_steps", "query_instruction", "embed_batch_size"):
+        assert fields[name].description
+    single = LaSEREmbedding.from_encoder(encoder, num_thinking_steps=1, embed_batch_size=4)
+    assert single.encoder.num_thinking_steps == 1 and single.embed_batch_size == 4
+    assert single.fingerprint != encoder.fingerprint  # K is part of what the vectors mean
+    assert "_encoder" not in single.to_dict()
+    assert LaSEREmbedding.from_encoder(minilm).model_name == "all-minilm-l6-v2"
+    with pytest.raises(ValueError, match="LaSER encoders only"):
+        LaSEREmbedding.from_encoder(minilm, num_thinking_steps=2)
+
+
+def test_no_arguments_loads_the_embedded_default(encoder):
+    default = LaSEREmbedding()
+    assert default.fingerprint == encoder.fingerprint
+    assert len(default.get_query_embedding("hello")) == encoder.dimension
+
+
+def test_vector_store_takes_its_encoder_from_settings_only_when_it_is_ours(minilm):
+    client = connect(":memory:")
+    try:
+        Settings.embed_model = None  # LlamaIndex's "no embeddings" (a MockEmbedding): not ours
+        with pytest.raises(ValueError, match="no laser_rag embedding model given.*MockEmbedding"):
+            qdrant_vector_store("c", client=client)
+        Settings.embed_model = LaSEREmbedding.from_encoder(minilm)
+        qdrant_vector_store("c", client=client)
+        assert client.get_collection("c").config.metadata["laser_rag"]["fingerprint"] == minilm.fingerprint
+    finally:
+        Settings.embed_model = None
+    with pytest.raises(TypeError, match="need a LaSEREmbedding or a laser_rag encoder"):
+        qdrant_vector_store("c", "not a model", client=client)
+
+
+async def test_async_methods_do_not_block_the_event_loop(embed_model, short_passages):
+    ticks = 0
+
+    async def ticker():
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    started = time.perf_counter()
+    vectors = await embed_model.aget_text_embedding_batch([d.text for d in short_passages[:6]])
+    query = await embed_model.aget_query_embedding(QUERY)
+    elapsed = time.perf_counter() - started
+    task.cancel()
+    assert len(vectors) == 6 and len(query) == embed_model.encoder.dimension
+    assert ticks >= max(2, int(elapsed / 0.01 * 0.3))  # the loop kept running while the model worked
+
+
+def test_vector_store_index_end_to_end(embed_model, encoder, minilm, short_passages):
+    """LlamaIndex writes through `VectorStoreIndex` and reads back through its retriever; the same collection is
+    readable by laser_rag's own search (same ids and scores) and refuses another encoder."""
+    client = connect(":memory:")
+    vector_store = qdrant_vector_store("li", embed_model, client=client)
+    assert isinstance(vector_store, LaSERQdrantVectorStore)
+    passages = short_passages[:6]
+    index = index_nodes(to_llama_nodes(passages, encoder), vector_store, embed_model)
+    assert client.count("li").count == len(passages)  # short passages: one node each
+    meta = client.get_collection("li").config.metadata["laser_rag"]
+    assert meta["fingerprint"] == encoder.fingerprint
+
+    nodes = index.as_retriever(similarity_top_k=4).retrieve(QUERY)
+    assert len(nodes) == 4
+    assert {n.node.ref_doc_id for n in nodes} <= {d.id for d in passages}
+
+    bare = VectorCollection.open(client, "li", encoder).search(encoder.encode_queries(QUERY), k=4)
+    assert [h.id for h in bare] == [n.node.ref_doc_id for n in nodes]
+    np.testing.assert_allclose([h.score for h in bare], [n.score for n in nodes], atol=1e-4)
+    by_id = {d.id: d for d in passages}
+    assert all(h.text == by_id[h.id].text and h.title == by_id[h.id].title for h in bare)
+
+    async_nodes = asyncio.run(index.as_retriever(similarity_top_k=2).aretrieve(QUERY))  # no aclient needed
+    assert [n.node.ref_doc_id for n in async_nodes] == [h.id for h in bare[:2]]
+
+    with pytest.raises(CollectionMismatchError):
+        qdrant_vector_store("li", LaSEREmbedding.from_encoder(minilm), client=client)
+
+
+def test_nodes_embed_exactly_the_encoders_document_text(minilm):
+    corpus = [LONG, Document("plain", "No title here."), Document("titled", "Body.\n", " Padded title ")]
+    nodes = to_llama_nodes(corpus, minilm)
+    pieces = [n for n in nodes if n.metadata["doc_id"].startswith("guide.md#")]
+    assert len(pieces) >= 2 and len(nodes) == len(pieces) + 2
+    for node in nodes:
+        title, text = node.metadata["title"], node.text
+        assert node.get_content(MetadataMode.EMBED) == minilm.document_text(title, text)
+        assert node.node_id == point_id(node.metadata["doc_id"])
+    assert {n.ref_doc_id for n in pieces} == {"guide.md"}  # LlamaIndex's source document: the one that was cut
+    assert nodes[-1].get_content(MetadataMode.EMBED) == "Padded title\nBody."
+    assert nodes[-1].get_content(MetadataMode.LLM) == "Padded title\nBody."  # an LLM sees the title too
+
+
+def test_llama_index_path_and_laser_rag_path_give_the_same_points(minilm, short_passages):
+    """The same corpus indexed by `VectorCollection.index(chunk=True)` and by LlamaIndex over `to_llama_nodes`:
+    the same point ids, vectors, texts, metadata, and LlamaIndex's node fields (laser_rag adds LangChain's keys)."""
+    corpus = [LONG, *short_passages[:5]]
+    client = connect(":memory:")
+    VectorCollection.open(client, "ours", minilm).index(corpus, minilm, chunk=True)
+    embed_model = LaSEREmbedding.from_encoder(minilm)
+    index_nodes(to_llama_nodes(corpus, minilm), qdrant_vector_store("theirs", embed_model, client=client),
+                embed_model)
+
+    def points(name):
+        records, _ = client.scroll(name, limit=1000, with_payload=True, with_vectors=True)
+        return {str(record.id): record for record in records}
+
+    ours, theirs = points("ours"), points("theirs")
+    assert ours.keys() == theirs.keys() and len(ours) > len(corpus)
+    for key, mine in ours.items():
+        other = theirs[key]
+        np.testing.assert_allclose(mine.vector, other.vector, atol=1e-5)
+        assert Hit.from_point(mine) == Hit.from_point(other)
+        assert {k: v for k, v in mine.payload.items() if k not in ("text", "metadata")} == other.payload
+
+
+def test_reads_a_collection_indexed_by_laser_rag(embed_model, encoder, short_passages, laser_vectors, tmp_path):
+    client = connect(tmp_path / "qdrant")
+    collection = VectorCollection.open(client, "pydoc-laser", encoder)
+    collection.upsert(short_passages, laser_vectors)
+
+    index = VectorStoreIndex.from_vector_store(qdrant_vector_store("pydoc-laser", embed_model, client=client),
+                                               embed_model=embed_model)
+    nodes = index.as_retriever(similarity_top_k=3).retrieve(QUERY)
+    bare = collection.search(encoder.encode_queries(QUERY), k=3)
+    assert [n.node.ref_doc_id for n in nodes] == [h.id for h in bare]
+    by_id = {d.id: d for d in short_passages}
+    for node in nodes:
+        assert node.node.get_content() == by_id[node.node.ref_doc_id].text
+        assert node.node.metadata["title"] == by_id[node.node.ref_doc_id].title
+    release(tmp_path / "qdrant")
+
+
+def test_reads_a_collection_written_without_llama_index(monkeypatch, minilm, short_passages):
+    """laser_rag without llama-index-core writes only LangChain's keys; LlamaIndex's QdrantVectorStore then falls
+    back to the ``text`` key (legacy_metadata_dict_to_node) and still finds the right passages."""
+    client = connect(":memory:")
+    collection = VectorCollection.open(client, "plain", minilm)
+    with monkeypatch.context() as patch:
+        patch.setattr(laser_store, "_llama_index_installed", lambda: False)
+        collection.index(short_passages, minilm)
+    assert "_node_content" not in client.scroll("plain", limit=1, with_payload=True)[0][0].payload
+
+    embed_model = LaSEREmbedding.from_encoder(minilm)
+    index = VectorStoreIndex.from_vector_store(qdrant_vector_store("plain", embed_model, client=client),
+                                               embed_model=embed_model)
+    nodes = index.as_retriever(similarity_top_k=3).retrieve(QUERY)
+    bare = collection.search(minilm.encode_queries(QUERY), k=3)
+    assert [n.node.node_id for n in nodes] == [point_id(h.id) for h in bare]
+    assert [n.node.get_content() for n in nodes] == [h.text for h in bare]
+    assert [n.node.metadata["metadata"]["doc_id"] for n in nodes] == [h.id for h in bare]
+    np.testing.assert_allclose([n.score for n in nodes], [h.score for h in bare], atol=1e-5)

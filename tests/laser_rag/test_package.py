@@ -1,0 +1,68 @@
+"""The public surface of `laser_rag`: a fixed `__all__`, a light import, and no imports of the layers above it."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import laser_rag
+
+PACKAGE = Path(laser_rag.__file__).parent
+PUBLIC = [
+    "LaSERConfig", "LaSEREncoder", "BaseEncoder", "load_encoder",
+    "LaSEREmbedding", "LaSEREmbeddings", "LaSERRetriever",
+    "RetrievalMode", "Retriever", "open_retriever", "RAG", "Answer",
+    "Document", "load_corpus",
+    "LaserRagError", "ModelNotFoundError", "CollectionMismatchError", "QdrantUnavailableError", "GenerationError",
+    "TruncationWarning",
+    "__version__",
+]
+HEAVY = ("torch", "transformers", "qdrant_client", "llama_index", "langchain", "langchain_core", "numpy")
+LAYERS_ABOVE = ("app", "training", "benchmarks", "laser_rag_app", "laser_rag_training", "laser_rag_benchmarks")
+
+
+def test_all_is_pinned():
+    assert laser_rag.__all__ == PUBLIC
+    assert sorted(dir(laser_rag)) == sorted(PUBLIC)
+
+
+def test_every_export_resolves_to_its_module():
+    from laser_rag import errors
+
+    for name in PUBLIC:
+        assert getattr(laser_rag, name) is not None, name
+    assert laser_rag.GenerationError is errors.GenerationError
+    assert laser_rag.RetrievalMode.__module__ == "laser_rag.modes"
+    assert issubclass(laser_rag.ModelNotFoundError, laser_rag.LaserRagError)
+
+
+@pytest.mark.parametrize("module", ["laser_rag", "laser_rag.modes", "laser_rag.cli"])
+def test_import_loads_no_framework(module):
+    """``import laser_rag`` and what the CLI needs at start-up stay light: models load inside the commands."""
+    code = (f"import sys, {module}; heavy = {HEAVY!r}; "
+            "print(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in heavy}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def _imported_modules(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_the_library_never_imports_the_layers_above_it():
+    offenders = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        bad = {name for name in _imported_modules(path) if name.split(".")[0] in LAYERS_ABOVE}
+        if bad:
+            offenders[str(path.relative_to(PACKAGE))] = sorted(bad)
+    assert offenders == {}

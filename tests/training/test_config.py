@@ -1,0 +1,74 @@
+"""laser_rag_training.config: the shipped configs load, values are validated from the field types, YAML overrides,
+and a resumed run must keep the settings its objective reads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from laser_rag.errors import TrainingError
+from laser_rag_training.config import Objective, TrainConfig, load_config, parse_overrides
+
+CONFIGS = Path(__file__).resolve().parents[2] / "training" / "configs"
+
+
+def test_configs_load(tmp_path):
+    for path in CONFIGS.glob("*.yaml"):
+        config = TrainConfig.load(path)
+        assert config.output_dir.startswith("runs/")
+    assert TrainConfig.load(CONFIGS / "basic.yaml").steps_per_query == 1
+    assert TrainConfig.load(CONFIGS / "laser.yaml").objective is Objective.LASER
+    assert TrainConfig.load(CONFIGS / "no-trajectory.yaml").loss_weights().trajectory_kd == 0
+    assert TrainConfig.load(CONFIGS / "no-output-kd.yaml").loss_weights().output_kd == 0
+    ramped = TrainConfig(kd_warmup_ratio=0.5)
+    assert ramped.loss_weights(0.0).output_kd == 0 and ramped.loss_weights(0.25).output_kd == 5.0
+    assert ramped.loss_weights(0.75).output_kd == 10.0 and ramped.loss_weights(0.25).latent_cl == 1.0
+    as_json = tmp_path / "c.json"
+    as_json.write_text(json.dumps({"objective": "latent-only", "lora_r": 4}))
+    assert TrainConfig.load(None, learning_rate="6e-4").learning_rate == 6e-4  # YAML 1.1 reads 6e-4 as a string
+    with pytest.raises(ValueError, match="learning_rate"):
+        TrainConfig(learning_rate="fast")
+    config = TrainConfig.load(as_json, seed=3)
+    assert (config.objective, config.lora_r, config.seed) == (Objective.LATENT_ONLY, 4, 3)
+    with pytest.raises(ValueError, match="unknown"):
+        TrainConfig.load(as_json, learning_rte=1.0)
+
+
+def test_no_config_ships_a_checkpoint():
+    """Training never writes into the package: shipping is scripts/ship_checkpoint.py."""
+    for path in CONFIGS.glob("*.yaml"):
+        assert "export_dir" not in path.read_text()
+    with pytest.raises(ValueError, match="export_dir"):
+        TrainConfig.load(None, export_dir="builtin:laser")
+
+
+def test_overrides_are_read_as_yaml_and_validated():
+    assert parse_overrides(["max_steps=3", "lora_targets=[q_proj, v_proj]", "output_dir=runs/a=b"]) == {
+        "max_steps": 3, "lora_targets": ["q_proj", "v_proj"], "output_dir": "runs/a=b"}
+    config = load_config(CONFIGS / "tiny.yaml", ["max_steps=1", "learning_rate=6e-4", "objective=basic"])
+    assert (config.max_steps, config.learning_rate, config.objective) == (1, 6e-4, Objective.BASIC)
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_overrides(["max_steps"])
+    with pytest.raises(ValueError, match="batch_size"):
+        load_config(None, ["batch_size=1"])  # in-batch negatives need two queries
+    with pytest.raises(ValueError, match="num_thinking_steps"):
+        TrainConfig(num_thinking_steps=0)
+    with pytest.raises(ValueError, match="objective"):
+        TrainConfig(objective="best")
+
+
+def test_resuming_compares_only_the_settings_an_objective_reads():
+    basic = TrainConfig(objective="basic")
+    saved = basic.to_dict() | {"kd_warmup_ratio": 0.0, "soft_token_gradient": True, "num_thinking_steps": 5}
+    basic.check_resumes(saved)  # basic never reads them
+    with pytest.raises(TrainingError, match="kd_warmup_ratio"):
+        TrainConfig(objective="laser", num_thinking_steps=5, soft_token_gradient=True).check_resumes(saved)
+    with pytest.raises(TrainingError, match="learning_rate"):
+        basic.check_resumes(basic.to_dict() | {"learning_rate": 1e-4})
+    basic.check_resumes(basic.to_dict() | {"save_every": 1, "threads": 4, "output_dir": "elsewhere"})
+    no_kd = TrainConfig(objective="no-output-kd")
+    no_kd.check_resumes(no_kd.to_dict() | {"output_kd_weight": 3.0})
+    with pytest.raises(TrainingError, match="trajectory_kd_weight"):
+        no_kd.check_resumes(no_kd.to_dict() | {"trajectory_kd_weight": 3.0})

@@ -1,0 +1,34 @@
+"""laser_rag_training.report: the results table (steps, relative gains, licences) and its command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from laser_rag_training.report import ROWS, markdown
+
+
+def test_report_table_has_steps_and_relative_gains():
+    def row(label, ndcg, steps=None):
+        metrics = {s: {"ndcg_cut_10": ndcg, "recall_10": ndcg} for s in ("strategyqa", "hotpotqa_evidence")}
+        out = {"label": label, "num_thinking_steps": 3, "metrics": metrics, "train_command": "", "eval_command": "x"}
+        if steps:
+            out["train"] = {"steps": steps, "train_seconds": 600, "cpu_seconds": 540, "seconds_per_step": 4,
+                            "cpu_seconds_per_step": 3}
+        return out
+
+    rows = {"basic": row("B", 0.5, 160), "laser": row("L", 0.55, 160), "backbone-k1": row("U", 0.1)}
+    table = markdown({"eval_sets": ["strategyqa", "hotpotqa_evidence"], "split": "validation", "rows": rows})
+    lines = table.splitlines()
+    assert lines[0].startswith("| model | K | steps | strategyqa nDCG@10 |")
+    assert "| B | 3 | 160 | 0.5000 |" in lines[2] and "| U | 3 | - |" in lines[4]
+    assert "LaSER vs basic on strategyqa: +10.0% relative nDCG@10." in table and "latent-only" not in table
+    assert "StrategyQA (allenai)" in table  # the licence of every set shown
+
+
+def test_rows_name_commands_that_exist():
+    configs = {row.config for row in ROWS if row.config}
+    root = Path(__file__).resolve().parents[2]
+    assert all((root / config).is_file() for config in configs)
+    laser = next(row for row in ROWS if row.name == "laser")
+    assert laser.train_command() == "laser-rag train --config training/configs/laser.yaml"
+    assert laser.eval_command() == "python -m laser_rag_training.report --rows laser --force"
