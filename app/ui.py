@@ -34,8 +34,9 @@ CSS = """
 """
 HEADER = """# laser_rag: {count} ways to retrieve, side by side
 Ask one question: each column retrieves the top-k passages its own way, then the same local LLM answers from
-them. {modes}. K below changes LaSER's latent steps on the query side only. Latencies are wall-clock milliseconds
-on this machine; the modes run one after another.
+them. {modes}. K below changes LaSER's latent steps on the query side only; *Hybrid* fuses each column's dense
+ranking with BM25 (inside Qdrant). Latencies are wall-clock milliseconds on this machine; the modes run one after
+another.
 """
 
 
@@ -58,6 +59,8 @@ def build_app(engine: Engine) -> gr.Blocks:
             steps = gr.Slider(1, 8, value=engine.default_steps(), step=1, elem_id="steps", scale=2,
                               label="K: LaSER thinking steps (query side)")
             top_k = gr.Slider(1, 10, value=4, step=1, label="Top-k passages", elem_id="top-k", scale=2)
+            hybrid = gr.Checkbox(False, label="Hybrid (dense + BM25)", elem_id="hybrid", scale=1,
+                                 info="every column: its dense ranking fused with BM25's")
         status = gr.Markdown(elem_id="corpus-status", min_height=60)
         for label, questions in example_questions().items():
             gr.Examples([[q] for q in questions], inputs=[question], label=label)
@@ -72,7 +75,7 @@ def build_app(engine: Engine) -> gr.Blocks:
             for mode, chosen in MODES.items():
                 columns[mode] = _column(chosen)
 
-        inputs = [question, corpus, top_k, steps]
+        inputs = [question, corpus, top_k, steps, hybrid]
         demo.load(_describe_handler(engine), corpus, status, api_name=False)
         corpus.change(_describe_handler(engine), corpus, status, api_name=False)
         upload.upload(_upload_handler(engine), upload, [upload_status, corpus, upload], api_name="upload",
@@ -140,8 +143,8 @@ def _prepare_handler(engine: Engine):
 
 
 def _mode_handler(engine: Engine, mode):
-    def run(question: str, corpus: str, top_k: float, steps: float):
-        result = engine.answer(mode, question, corpus, top_k=int(top_k), steps=int(steps))
+    def run(question: str, corpus: str, top_k: float, steps: float, hybrid: bool = False):
+        result = engine.answer(mode, question, corpus, top_k=int(top_k), steps=int(steps), hybrid=bool(hybrid))
         return render(result)
 
     run.__name__ = f"ask_{mode.value}"

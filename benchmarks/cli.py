@@ -67,7 +67,9 @@ def eval_(
                                                                      "musique, hotpotqa_evidence.")] = None,
     split: Annotated[Optional[str], typer.Option(help="Which qrels (default: test for --data, validation for "
                                                       "--dataset).")] = None,
-    modes: Annotated[str, typer.Option(help=f"Comma-separated: {', '.join(DEFAULT_MODES)}.", callback=_check_modes)]
+    modes: Annotated[str, typer.Option(help=f"Comma-separated: {', '.join(DEFAULT_MODES)}; a dense mode with "
+                                            "+hybrid (e.g. laser+hybrid) fuses it with BM25 in Qdrant.",
+                                       callback=_check_modes)]
     = ",".join(DEFAULT_MODES),
     k: Annotated[int, typer.Option("--k", min=1, max=DEPTH, help="Cut-off of nDCG, Recall and MRR (Recall@100 is "
                                                                "always reported).")] = EvalSettings.k,

@@ -1,6 +1,8 @@
 """What each evaluated mode retrieves with: the retrieval modes of `laser_rag.modes` (basic, laser, rewrite, ...),
 run through `laser_rag.retrieval.Retriever` as users run them, plus two anchors: ``bm25`` (lexical,
-`laser_rag.bm25`) and ``minilm`` (all-MiniLM-L6-v2, an off-the-shelf dense model).
+`laser_rag.bm25`) and ``minilm`` (all-MiniLM-L6-v2, an off-the-shelf dense model). Every dense mode has a hybrid
+variant, ``<mode>+hybrid`` (e.g. ``laser+hybrid``, ``minilm+hybrid``): the same retriever with ``hybrid=True``, its
+dense ranking fused with BM25 over the collection's sparse vectors inside Qdrant (not in `DEFAULT_MODES`).
 
 Each dense retriever searches an in-memory Qdrant collection (`laser_rag.store.connect(":memory:")`, which
 searches exhaustively: no approximate index stands between an encoder and its score). Its document vectors come
@@ -24,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from laser_rag.corpus import Document
 from laser_rag.llm import GenerationConfig
-from laser_rag.modes import MODES, RetrievalMode, preset
+from laser_rag.modes import HYBRID_SUFFIX, MODES, RetrievalMode, preset, split_hybrid
 
 if TYPE_CHECKING:  # pragma: no cover
     from laser_rag.store import VectorCollection
@@ -33,6 +35,8 @@ if TYPE_CHECKING:  # pragma: no cover
 BM25_MODE, MINILM_MODE = "bm25", "minilm"
 #: Every mode, anchors first (the order of tables).
 DEFAULT_MODES = (BM25_MODE, MINILM_MODE, *(mode.value for mode in MODES))
+#: The modes that have a hybrid variant (``<mode>+hybrid``): the dense ones.
+DENSE_MODES = tuple(mode for mode in DEFAULT_MODES if mode != BM25_MODE)
 #: How deep each query's ranking goes (Recall@100 needs 100).
 DEPTH = 100
 #: The all-MiniLM-L6-v2 encoder's name for `laser_rag.encoders.load_encoder`.
@@ -40,12 +44,14 @@ MINILM_SOURCE = "all-minilm-l6-v2"
 
 
 def parse_modes(modes: str | Sequence[str | Enum]) -> list[str]:
-    """``"bm25,laser"`` or ``["bm25", "laser"]`` -> mode names, in the order given, without repeats."""
+    """``"bm25,laser,laser+hybrid"`` or ``["bm25", "laser"]`` -> mode names, in the order given, without repeats."""
     names = modes.split(",") if isinstance(modes, str) else [m.value if isinstance(m, Enum) else m for m in modes]
     parsed = []
     for name in filter(None, (name.strip().lower() for name in names)):
-        if name not in DEFAULT_MODES:
-            raise ValueError(f"unknown mode {name!r}; expected some of {', '.join(DEFAULT_MODES)}")
+        base, hybrid = split_hybrid(name)
+        if base not in (DENSE_MODES if hybrid else DEFAULT_MODES):
+            raise ValueError(f"unknown mode {name!r}; expected some of {', '.join(DEFAULT_MODES)}, or a dense mode "
+                             f"with {HYBRID_SUFFIX} (e.g. laser{HYBRID_SUFFIX})")
         parsed.append(name)
     if not parsed:
         raise ValueError("no mode given")
@@ -93,7 +99,7 @@ class EvalSettings:
     def encoder_source(self, mode: str) -> str | None:
         """The encoder the user chose for ``mode`` (by the mode whose collection it searches), else None."""
         chosen = {RetrievalMode.LASER: self.laser_model, RetrievalMode.BASIC: self.basic_model}
-        return chosen.get(preset(mode).collection_mode)
+        return chosen.get(preset(split_hybrid(mode)[0]).collection_mode)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -106,6 +112,7 @@ def mode_encoder(mode: str, settings: EvalSettings | None = None):
     from laser_rag.retrieval import encoder_for
 
     settings = settings or EvalSettings()
+    mode = split_hybrid(mode)[0]
     if mode == MINILM_MODE:
         return load_encoder(MINILM_SOURCE)
     encoder = encoder_for(mode, settings.encoder_source(mode))
@@ -135,16 +142,17 @@ class IndexedCorpus:
 
 
 def memory_collection(encoder, documents: Sequence[Document], *, cache_dir: str | Path | None = None,
-                      batch_size: int = 16, progress: bool = True) -> IndexedCorpus:
+                      batch_size: int = 16, progress: bool = True, hybrid: bool = False) -> IndexedCorpus:
     """``documents`` in a fresh collection of the in-memory Qdrant store, with ``encoder``'s vectors taken from
-    the on-disk cache (`laser_rag_benchmarks.cache.document_vectors`: encoded only on the first run)."""
+    the on-disk cache (`laser_rag_benchmarks.cache.document_vectors`: encoded only on the first run); with the
+    sparse BM25 vectors too when ``hybrid``."""
     from laser_rag import store
     from laser_rag_benchmarks.cache import document_vectors
 
     vectors, seconds, cached = document_vectors(encoder, documents, cache_dir=cache_dir, batch_size=batch_size,
                                                 progress=progress)
     client = store.connect(":memory:")  # a private in-memory store per corpus and encoder
-    collection = store.VectorCollection.open(client, f"eval-{encoder.label}", encoder, create=True)
+    collection = store.VectorCollection.open(client, f"eval-{encoder.label}", encoder, create=True, hybrid=hybrid)
     collection.upsert(list(documents), vectors)
     return IndexedCorpus(collection, seconds, cached)
 
@@ -152,22 +160,26 @@ def memory_collection(encoder, documents: Sequence[Document], *, cache_dir: str 
 def build_retriever(mode: str, documents: Sequence[Document], settings: EvalSettings | None = None, *,
                     cache_dir: str | Path | None = None, progress: bool = True,
                     collections: dict[tuple, IndexedCorpus] | None = None):
-    """A `laser_rag.retrieval.Retriever` for a dense mode (a registered one, or ``minilm``) over ``documents``, in
-    an in-memory Qdrant collection (`memory_collection`). Encoders and rewriter follow ``settings``. Pass the same
-    ``collections`` dict to several calls to let modes with the same encoder share one collection."""
+    """A `laser_rag.retrieval.Retriever` for a dense mode (a registered one, or ``minilm``, or the hybrid variant of
+    one) over ``documents``, in an in-memory Qdrant collection (`memory_collection`). Encoders and rewriter follow
+    ``settings``. Pass the same ``collections`` dict to several calls to let modes with the same encoder share one
+    collection (a hybrid mode adds the sparse vectors to it in place: `VectorCollection.enable_hybrid`)."""
     from laser_rag.retrieval import Retriever
 
     mode, settings = parse_modes([mode])[0], settings or EvalSettings()
-    if mode == BM25_MODE:
+    base, hybrid = split_hybrid(mode)
+    if base == BM25_MODE:
         raise ValueError("bm25 is not a dense mode: use laser_rag.bm25.BM25")
     encoder = mode_encoder(mode, settings)
     collections = {} if collections is None else collections
     key = (encoder.fingerprint, encoder.max_length)
     if key not in collections:
         collections[key] = memory_collection(encoder, documents, cache_dir=cache_dir, batch_size=settings.batch_size,
-                                             progress=progress)
-    rewriter = _rewriter(settings) if mode != MINILM_MODE and preset(mode).rewrites else None
-    return Retriever(collections[key].collection, encoder, rewriter, k=DEPTH, mode=mode)
+                                             progress=progress, hybrid=hybrid)
+    elif hybrid and not collections[key].collection.hybrid:
+        collections[key].collection.enable_hybrid()
+    rewriter = _rewriter(settings) if base != MINILM_MODE and preset(base).rewrites else None
+    return Retriever(collections[key].collection, encoder, rewriter, k=DEPTH, mode=mode, hybrid=hybrid)
 
 
 def _rewriter(settings: EvalSettings):
@@ -207,6 +219,9 @@ class _RetrieverRunner:
     def __init__(self, retriever, indexed: IndexedCorpus, num_thinking_steps: int | None = None) -> None:
         self.retriever = retriever
         self.encoder = describe_encoder(retriever.encoder)
+        if retriever.hybrid:
+            stem = "stemmed" if retriever.sparse.config.stemmed else "not stemmed"
+            self.encoder += f" + BM25 sparse ({stem}, {retriever.fusion.upper()} fusion in Qdrant)"
         self.fingerprint = retriever.encoder.fingerprint
         self.index_seconds = indexed.seconds
         self.index_cached = indexed.cached
@@ -228,7 +243,7 @@ def runners(modes: Sequence[str], documents: Sequence[Document], settings: EvalS
             continue
         retriever = build_retriever(mode, documents, settings, cache_dir=cache_dir, progress=progress,
                                     collections=collections)
-        steps = settings.num_thinking_steps if mode == RetrievalMode.LASER.value else None
+        steps = settings.num_thinking_steps if split_hybrid(mode)[0] == RetrievalMode.LASER.value else None
         indexed = collections[(retriever.encoder.fingerprint, retriever.encoder.max_length)]
         built[mode] = _RetrieverRunner(retriever, indexed, steps)
     return built

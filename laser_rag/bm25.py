@@ -1,7 +1,8 @@
 """BM25 over a corpus of `Document`s: the lexical anchor of the evaluation (a thin wrapper around ``bm25s``).
 
 English stopwords are removed; words are stemmed with the Snowball English stemmer when PyStemmer is installed
-(``pip install pystemmer``; BEIR's BM25 figures are stemmed) and left as they are otherwise (``stemmed`` tells).
+(a core dependency; BEIR's BM25 figures are stemmed) and left as they are otherwise (``stemmed`` tells). Hybrid
+search's sparse vectors (`laser_rag.sparse`) tokenize the same way.
 
 Example::
 
@@ -14,14 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from laser_rag.corpus import Document
-
-
-def _english_stemmer():
-    try:
-        import Stemmer
-    except ImportError:
-        return None
-    return Stemmer.Stemmer("english")
+from laser_rag.sparse import english_stemmer
 
 
 class BM25:
@@ -34,7 +28,7 @@ class BM25:
         if not documents:
             raise ValueError("BM25 needs at least one document")
         self.doc_ids = [doc.id for doc in documents]
-        self._stemmer = _english_stemmer() if stem else None
+        self._stemmer = english_stemmer() if stem else None
         self._model = bm25s.BM25(k1=k1, b=b)
         # words are what count here: the title and the text, as one bag (no encoder template involved)
         tokens = bm25s.tokenize([f"{doc.title} {doc.text}" for doc in documents], stopwords="en",

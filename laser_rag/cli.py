@@ -8,6 +8,8 @@ generation options from `laser_rag.llm.GenerationConfig` (`dataclass_options`).
     laser-rag index notes/ --corpus notes                  # embedded Qdrant under the user data dir
     laser-rag search "how do I rotate the logs?" --corpus notes -k 5
     laser-rag ask "how do I rotate the logs?" --corpus notes --mode rewrite
+    laser-rag index notes/ --corpus notes --hybrid         # also store BM25 sparse vectors (or: upgrade-hybrid)
+    laser-rag search "logrotate" --corpus notes --hybrid   # dense + BM25, fused in Qdrant
     laser-rag collections
 
 Plugins: every entry point of the group ``laser_rag.commands`` is a plain function registered as a command of
@@ -87,6 +89,9 @@ LlmOpt = Annotated[Optional[str], typer.Option("--llm", help="An OpenAI-compatib
 LlmModelOpt = Annotated[str, typer.Option("--llm-model", help="Model name to request from an OpenAI-compatible "
                                                               "server.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+HybridOpt = Annotated[bool, typer.Option("--hybrid", help="Hybrid search: fuse the dense ranking with BM25 over the "
+                                                          "collection's sparse vectors (index with --hybrid, or run "
+                                                          "`laser-rag upgrade-hybrid` once).")]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -133,7 +138,8 @@ def _announce() -> None:
 
 def _open(mode: RetrievalMode, models, corpus: str | None, collection: str | None, qdrant_path: Path | None,
           qdrant_url: str | None, api_key: str | None, *, k: int = 10, create: bool = False, recreate: bool = False,
-          llm: str | None = None, llm_model: str = "default", generation: GenerationConfig | None = None):
+          llm: str | None = None, llm_model: str = "default", generation: GenerationConfig | None = None,
+          hybrid: bool = False):
     """The retriever of a command: connect (a dead server fails before any model loads), announce, load the
     encoder, then the rewriter's LLM if the preset rewrites."""
     from laser_rag import store
@@ -147,7 +153,7 @@ def _open(mode: RetrievalMode, models, corpus: str | None, collection: str | Non
         collection = _only_collection(client, encoder.label)
     rewriter = _rewriter(chosen, llm, llm_model, generation or GenerationConfig())
     return open_retriever(chosen.mode, corpus or "default", client=client, encoder=encoder, llm=rewriter,
-                          collection=collection, create=create, recreate=recreate, k=k)
+                          collection=collection, create=create, recreate=recreate, k=k, hybrid=hybrid)
 
 
 def _source(models, chosen: ModePreset) -> str | None:
@@ -200,6 +206,8 @@ def index(
     = None,
     recreate: Annotated[bool, typer.Option(help="Drop the collection first (e.g. after changing the encoder).")]
     = False,
+    hybrid: Annotated[bool, typer.Option("--hybrid", help="Also store BM25 sparse vectors, for --hybrid search (a "
+                                         "new collection; an existing one: `laser-rag upgrade-hybrid`).")] = False,
 ) -> None:
     """Index a corpus (re-running adds only what is missing; an interrupted run resumes)."""
     def body():
@@ -209,7 +217,7 @@ def index(
         name = corpus or (path.stem if path.is_file() else path.resolve().name)
         chosen = preset(mode)  # a mode that searches another's collection indexes that one
         retriever = _open(chosen.collection_mode, models, name, collection, qdrant_path, qdrant_url, api_key,
-                          create=True, recreate=recreate)
+                          create=True, recreate=recreate, hybrid=hybrid)
         split = chunk if chunk is not None else not is_beir_directory(path)
         report = retriever.index(documents, batch_size=batch_size, chunk=split, progress=True)
         typer.echo(f"{retriever.collection.name}: {report.added} added, {report.skipped} already there, "
@@ -238,11 +246,12 @@ def search(
     llm: LlmOpt = None,
     llm_model: LlmModelOpt = "default",
     as_json: JsonOpt = False,
+    hybrid: HybridOpt = False,
 ) -> None:
     """Show the passages a query retrieves, with scores and stage timings."""
     def body():
         retriever = _open(mode, models, corpus, collection, qdrant_path, qdrant_url, api_key, k=k, llm=llm,
-                          llm_model=llm_model, generation=generation)
+                          llm_model=llm_model, generation=generation, hybrid=hybrid)
         result = retriever.retrieve(query, instruction=instruction, num_thinking_steps=steps)
         if as_json:
             typer.echo(json.dumps(dataclasses.asdict(result), ensure_ascii=False, indent=2))
@@ -274,6 +283,7 @@ def ask(
     llm: LlmOpt = None,
     llm_model: LlmModelOpt = "default",
     as_json: JsonOpt = False,
+    hybrid: HybridOpt = False,
 ) -> None:
     """Answer a question from the top-k passages, with per-stage timings."""
     def body():
@@ -281,7 +291,7 @@ def ask(
         from laser_rag.rag import RAG
 
         retriever = _open(mode, models, corpus, collection, qdrant_path, qdrant_url, api_key, k=k, llm=llm,
-                          llm_model=llm_model, generation=generation)
+                          llm_model=llm_model, generation=generation, hybrid=hybrid)
         rewriter = retriever.rewriter  # the rewriter's LLM also answers
         generator = rewriter.llm if rewriter is not None else as_llm(llm, model=llm_model, config=generation)
         answer = RAG(retriever, generator, k=k, generation=generation).ask(
@@ -309,11 +319,56 @@ def collections(
 
         client = store.connect(qdrant_path, url=qdrant_url, api_key=api_key)
         for item in sorted(client.get_collections().collections, key=lambda c: c.name):
-            info = (client.get_collection(item.name).config.metadata or {}).get(store.METADATA_KEY) or {}
+            info = store.recorded(client, item.name) or {}
+            sparse = info.get("sparse") or {}
+            hybrid = ("\thybrid" if sparse.get("complete", True) else "\thybrid (upgrade unfinished)") if sparse else ""
             typer.echo(f"{item.name}\t{client.count(item.name).count} points\tencoder "
-                       f"{info.get('encoder', '(not laser_rag)')}\t{info.get('fingerprint', '')}")
+                       f"{info.get('encoder', '(not laser_rag)')}\t{info.get('fingerprint', '')}{hybrid}")
 
     run_command(body)
+
+
+@app.command("upgrade-hybrid")
+def upgrade_hybrid(
+    corpus: Annotated[Optional[str], typer.Option("--corpus", help="Upgrade every laser_rag collection of this "
+                                                  "corpus (one per encoder).")] = None,
+    collection: CollectionOpt = None,
+    qdrant_path: PathOpt = None,
+    qdrant_url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+) -> None:
+    """Add BM25 sparse vectors to existing collections, for --hybrid (no dense vector is re-encoded; safe to
+    interrupt and run again)."""
+    def body():
+        from laser_rag import store
+
+        if (corpus is None) == (collection is None):
+            raise typer.BadParameter("pass exactly one of --corpus and --collection", param_hint="--collection")
+        client = store.connect(qdrant_path, url=qdrant_url, api_key=api_key)
+        names = [collection] if collection is not None else _corpus_collections(client, corpus)
+        for name in names:
+            opened = store.VectorCollection.open_existing(client, name)
+            if opened.hybrid:
+                typer.echo(f"{name}: already hybrid")
+                continue
+            added = opened.enable_hybrid(progress=True)
+            typer.echo(f"{name}: {added} sparse vectors added; --hybrid works on it now")
+
+    run_command(body)
+
+
+def _corpus_collections(client, corpus: str) -> list[str]:
+    """The laser_rag collections of a corpus: those named ``<corpus>-<the encoder label they record>``."""
+    from laser_rag import store
+
+    names = []
+    for item in sorted(client.get_collections().collections, key=lambda c: c.name):
+        info = store.recorded(client, item.name) or {}
+        if info and item.name == store.collection_name(corpus, info.get("encoder", "")):
+            names.append(item.name)
+    if not names:
+        raise CollectionNotFoundError(f"no laser_rag collection of the corpus {corpus!r} in this Qdrant store")
+    return names
 
 
 def _print_hits(hits, snippet: int = 160) -> None:

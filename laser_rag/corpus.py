@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Document",
     "chunk_documents",
+    "document_text",
     "is_beir_directory",
     "load_corpus",
     "pydoc_corpus",
@@ -58,6 +59,12 @@ class Document:
     text: str
     title: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def document_text(title: str, text: str) -> str:
+    """THE one way a document becomes encoder input (and the words of its sparse vector): its title on the first
+    line (when it has one), then its text. `BaseEncoder.document_text` returns this."""
+    return f"{title}\n{text}" if title else text
 
 
 # ---------------------------------------------------------------------------------------------------------------

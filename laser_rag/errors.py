@@ -67,6 +67,19 @@ class CollectionMismatchError(StoreError, ValueError):
         )
 
 
+class HybridNotEnabledError(StoreError, ValueError):
+    """Hybrid search was asked of a collection without the sparse (BM25) vector, or whose upgrade did not finish.
+    The message names the one command that adds it (no dense vector is re-encoded)."""
+
+    def __init__(self, collection: str, reason: str = "has no sparse (BM25) vectors") -> None:
+        self.collection = collection
+        super().__init__(
+            f"collection {collection!r} {reason}, so it cannot do hybrid search. Add them once, without "
+            f"re-encoding any dense vector: `laser-rag upgrade-hybrid --collection {collection}` (Python: "
+            f"`VectorCollection.open_existing(client, {collection!r}).enable_hybrid()`), or search without hybrid."
+        )
+
+
 # --------------------------------------------------------------------------------------------------- training
 
 

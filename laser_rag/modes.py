@@ -65,6 +65,17 @@ MODES: dict[RetrievalMode, ModePreset] = {entry.mode: entry for entry in (
 )}
 
 
+#: The suffix of a mode's hybrid variant: ``laser+hybrid`` is laser with its dense ranking fused with BM25's
+#: (`laser_rag.retrieval.Retriever`'s ``hybrid=True``). Every mode has one.
+HYBRID_SUFFIX = "+hybrid"
+
+
+def split_hybrid(name: str) -> tuple[str, bool]:
+    """``"laser+hybrid"`` -> ``("laser", True)``, ``"laser"`` -> ``("laser", False)`` (names of modes and anchors)."""
+    base = name.removesuffix(HYBRID_SUFFIX)
+    return base, base != name
+
+
 def preset(mode: RetrievalMode | str) -> ModePreset:
     """The registered preset of ``mode`` (a `RetrievalMode` or its name); ValueError names the known modes."""
     try:

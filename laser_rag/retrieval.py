@@ -9,6 +9,11 @@ The named modes (`laser_rag.modes.MODES`) are presets of these parts; `open_retr
 its own collection, ``<corpus>-<encoder label>`` (``rewrite`` searches ``basic``'s), and the collection's recorded
 fingerprint is checked.
 
+``hybrid=True`` (any mode) also matches the query's words against the collection's sparse BM25 vectors and fuses
+both rankings in Qdrant (`laser_rag.store.VectorCollection.search_hybrid`); the mode is then reported as
+``<mode>+hybrid`` and the timings gain ``sparse_ms``. The collection must have been indexed hybrid (or upgraded with
+``laser-rag upgrade-hybrid``), else `HybridNotEnabledError`.
+
 Example::
 
     client = store.connect()                                     # embedded Qdrant
@@ -16,6 +21,9 @@ Example::
     retriever.index(pydoc_corpus())                              # once; resumes if interrupted
     result = retriever.retrieve("how do I catch two exceptions at once?", k=5)
     result.hits[0].title, result.timings                         # {'rewrite_ms': 0.0, 'encode_ms': .., 'search_ms': ..}
+
+    store.VectorCollection.open_existing(client, retriever.collection.name).enable_hybrid()   # once, no re-encoding
+    hybrid = open_retriever("laser", "pydoc", client=client, hybrid=True)   # dense + BM25, fused in Qdrant
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from laser_rag import store as _store
 from laser_rag.errors import CollectionMismatchError, GenerationError, ModelNotFoundError
 from laser_rag.llm import GenerationConfig, as_llm
-from laser_rag.modes import RetrievalMode, preset
+from laser_rag.modes import HYBRID_SUFFIX, RetrievalMode, preset
 from laser_rag.store import Hit, IndexReport, VectorCollection
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -76,7 +84,8 @@ class QueryRewriter:
 @dataclass
 class Retrieval:
     """What one query retrieved, and how long each stage took (ms): ``rewrite_ms`` (0 without a rewriter),
-    ``encode_ms``, ``search_ms``. ``rationale`` is the rewriter's text, if there is one."""
+    ``encode_ms``, ``sparse_ms`` (hybrid only: the query's sparse vector), ``search_ms``. ``rationale`` is the
+    rewriter's text, if there is one."""
 
     query: str
     mode: str
@@ -89,11 +98,13 @@ class Retriever:
     """Retrieves from one collection with one encoder, optionally after a `QueryRewriter`.
 
     ``mode`` is the name reported in each `Retrieval` (default: ``"rewrite"`` with a rewriter, else the encoder's
-    label). Build one with `open_retriever`, or from parts here.
+    label; ``+hybrid`` appended when hybrid). ``hybrid=True`` fuses dense and sparse (BM25) candidates with
+    ``fusion`` (``"rrf"`` or ``"dbsf"``); the collection must hold sparse vectors (`HybridNotEnabledError`
+    otherwise, raised here). Build one with `open_retriever`, or from parts here.
     """
 
     def __init__(self, collection: VectorCollection, encoder: BaseEncoder, rewriter: QueryRewriter | None = None,
-                 *, k: int = 10, mode: str | None = None) -> None:
+                 *, k: int = 10, mode: str | None = None, hybrid: bool = False, fusion: str = "rrf") -> None:
         if collection.fingerprint != encoder.fingerprint:
             raise CollectionMismatchError(
                 collection.name, collection.info,
@@ -101,16 +112,25 @@ class Retriever:
                 "was built by another encoder")
         if k < 1:
             raise ValueError(f"k must be positive, got {k}")
+        if fusion not in _store.FUSIONS:
+            raise ValueError(f"unknown fusion {fusion!r}: use one of {', '.join(_store.FUSIONS)}")
+        self.sparse = collection.sparse_encoder if hybrid else None  # HybridNotEnabledError names the upgrade
+        self.fusion = fusion
         self.collection = collection
         self.encoder = encoder
         self.rewriter = rewriter
         self.k = k
         name = mode if mode is not None else RetrievalMode.REWRITE if rewriter is not None else encoder.label
-        self.mode = name.value if isinstance(name, RetrievalMode) else str(name)
+        name = name.value if isinstance(name, RetrievalMode) else str(name)
+        self.mode = f"{name}{HYBRID_SUFFIX}" if hybrid and mode is None else name
+
+    @property
+    def hybrid(self) -> bool:
+        return self.sparse is not None
 
     def __repr__(self) -> str:
         return (f"Retriever(mode={self.mode!r}, collection={self.collection.name!r}, encoder={self.encoder.label!r}, "
-                f"rewriter={self.rewriter!r})")
+                f"rewriter={self.rewriter!r}, hybrid={self.hybrid})")
 
     def index(self, documents: Sequence, **kwargs) -> IndexReport:
         """Index documents into this retriever's collection with its encoder (see `VectorCollection.index`)."""
@@ -147,8 +167,15 @@ class Retriever:
         else:
             vector = self.encoder.encode_queries([query], **options)[0]
         timings["encode_ms"] = _ms(tick)
-        tick = time.perf_counter()
-        hits = self.collection.search(vector, k or self.k)
+        if self.sparse is not None:
+            tick = time.perf_counter()
+            sparse = self.sparse.encode_query(query)
+            timings["sparse_ms"] = _ms(tick)
+            tick = time.perf_counter()
+            hits = self.collection.search_hybrid(vector, sparse, k or self.k, fusion=self.fusion)
+        else:
+            tick = time.perf_counter()
+            hits = self.collection.search(vector, k or self.k)
         timings["search_ms"] = _ms(tick)
         return Retrieval(query=query, mode=self.mode, hits=hits, timings=timings, rationale=rationale)
 
@@ -196,20 +223,25 @@ def encoder_for(mode: RetrievalMode | str, source: str | None = None) -> BaseEnc
 
 def open_retriever(mode: RetrievalMode | str = RetrievalMode.LASER, corpus: str = "default", *, client: Any = None,
                    encoder: BaseEncoder | None = None, llm: Any = None, collection: str | None = None,
-                   create: bool = False, recreate: bool = False, k: int = 10) -> Retriever:
+                   create: bool = False, recreate: bool = False, k: int = 10, hybrid: bool = False,
+                   fusion: str = "rrf") -> Retriever:
     """A `Retriever` for the preset ``mode`` on the collection ``<corpus>-<encoder label>`` (or ``collection``).
 
     ``encoder`` overrides the preset's encoder (see `encoder_for`); ``client`` is a Qdrant client (default: one
     `laser_rag.store.connect()`). ``llm`` (anything `laser_rag.llm.as_llm` accepts, or a ready `QueryRewriter`)
     is used by presets that rewrite, ignored by the others. ``create`` makes a missing collection (for indexing);
     otherwise a missing one raises `CollectionNotFoundError`; ``recreate`` drops it first.
+    ``hybrid=True``: dense + BM25 fusion (``fusion``: ``"rrf"`` or ``"dbsf"``); a collection created now gets the
+    sparse vectors, an existing one without them raises `HybridNotEnabledError` naming the upgrade command.
     """
     chosen = preset(mode)
     encoder = encoder if encoder is not None else encoder_for(chosen.mode)
     client = client if client is not None else _store.connect()
     name = collection or _store.collection_name(corpus, encoder.label)
-    opened = VectorCollection.open(client, name, encoder, create=create or recreate, recreate=recreate)
+    opened = VectorCollection.open(client, name, encoder, create=create or recreate, recreate=recreate,
+                                   hybrid=hybrid)
     rewriter = None
     if chosen.rewrites:
         rewriter = llm if isinstance(llm, QueryRewriter) else QueryRewriter(llm)
-    return Retriever(opened, encoder, rewriter, k=k, mode=chosen.mode.value)
+    name = f"{chosen.mode.value}{HYBRID_SUFFIX}" if hybrid else chosen.mode.value
+    return Retriever(opened, encoder, rewriter, k=k, mode=name, hybrid=hybrid, fusion=fusion)

@@ -8,6 +8,13 @@
   metadata when it creates it, and refuses (`CollectionMismatchError`) to open it for another encoder.
 - `VectorCollection.index` is idempotent: a point's id is the uuid5 of its document id, ids already stored are
   skipped *before* encoding, so re-indexing adds nothing and an interrupted run resumes where it stopped.
+- Hybrid search: a collection opened with ``hybrid=True`` when it is created also holds, in each point, a sparse
+  lexical vector named ``"bm25"`` (`laser_rag.sparse`; declared with Qdrant's IDF modifier, so the engine keeps the
+  corpus statistics), recorded in the metadata with the sparse encoder's fingerprint. `VectorCollection.search_hybrid`
+  prefetches the dense and the sparse candidates and fuses them server-side (RRF or DBSF). A collection made without
+  it raises `HybridNotEnabledError` when asked for hybrid search, never a silent dense-only answer;
+  `VectorCollection.enable_hybrid` adds the sparse vector in place (``laser-rag upgrade-hybrid``), re-encoding no
+  dense vector.
 
 Payload layout (one point per document): LangChain's keys (``content_payload_key="text"``,
 ``metadata_payload_key="metadata"``) and, when llama-index-core is installed, the fields LlamaIndex's
@@ -26,6 +33,11 @@ Example::
     collection = VectorCollection.open(client, "pydoc-laser-k3", encoder)
     collection.index(documents, encoder, chunk=True)       # skips what is already there
     hits = collection.search(encoder.encode_queries("how do I use with?"), k=5)
+
+    hybrid = VectorCollection.open(client, "pydoc-laser-k3-h", encoder, hybrid=True)   # dense + "bm25" sparse
+    hybrid.index(documents, encoder, chunk=True)
+    query = "how do I use with?"
+    hits = hybrid.search_hybrid(encoder.encode_queries(query)[0], hybrid.sparse_encoder.encode_query(query), k=5)
 """
 
 from __future__ import annotations
@@ -50,15 +62,17 @@ import platformdirs
 from qdrant_client import QdrantClient, models
 from tqdm.auto import tqdm
 
-from laser_rag.corpus import Document, chunk_documents
+from laser_rag.corpus import Document, chunk_documents, document_text
 from laser_rag.errors import (
     CollectionMismatchError,
     CorpusError,
     CollectionNotFoundError,
+    HybridNotEnabledError,
     QdrantUnavailableError,
     StoreError,
     TruncationWarning,
 )
+from laser_rag.sparse import SPARSE_VECTOR_NAME, SparseConfig, SparseEncoder
 
 if TYPE_CHECKING:
     from llama_index.core.schema import TextNode
@@ -75,6 +89,7 @@ __all__ = [
     "default_qdrant_path",
     "llama_node",
     "point_id",
+    "recorded",
     "release",
 ]
 
@@ -89,6 +104,10 @@ PAYLOAD_LAYOUT = 2
 POINT_NAMESPACE = uuid.UUID("6f1c3b7e-2a4d-5c8e-9b0f-1d2e3f4a5b6c")
 _RESERVED_METADATA = ("doc_id", "title")
 _LOOKUP_BATCH = 512
+#: How many candidates each side (dense, sparse) of a hybrid search prefetches before fusion (at least k).
+HYBRID_PREFETCH = 100
+#: Fusions of `VectorCollection.search_hybrid`: reciprocal rank fusion, distribution-based score fusion.
+FUSIONS = {"rrf": models.Fusion.RRF, "dbsf": models.Fusion.DBSF}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -229,6 +248,12 @@ def _enable_local_wal(client: QdrantClient, name: str) -> bool:
 # Points
 
 
+def recorded(client: QdrantClient, name: str) -> dict[str, Any] | None:
+    """What an existing collection's metadata records about it (encoder, fingerprint, dimension, sparse vector),
+    or None when laser_rag did not make it."""
+    return (client.get_collection(name).config.metadata or {}).get(METADATA_KEY)
+
+
 def point_id(doc_id: str) -> str:
     """The Qdrant point id of a document: stable across runs, machines and processes."""
     return str(uuid.uuid5(POINT_NAMESPACE, str(doc_id)))
@@ -333,6 +358,7 @@ class IndexReport:
     added: int = 0
     skipped: int = 0
     encode_seconds: float = 0.0
+    sparse_seconds: float = 0.0
     upsert_seconds: float = 0.0
     seconds: float = 0.0
 
@@ -360,9 +386,33 @@ class VectorCollection:
     def dimension(self) -> int:
         return int(self.info["dimension"])
 
+    @property
+    def hybrid(self) -> bool:
+        """Whether every point carries the sparse vector (created hybrid, or an upgrade that finished)."""
+        sparse = self.info.get("sparse")
+        return bool(sparse) and bool(sparse.get("complete", True))
+
+    @functools.cached_property
+    def sparse_encoder(self) -> SparseEncoder:
+        """The sparse encoder this collection's sparse vectors were made with (from its recorded config).
+
+        Raises `HybridNotEnabledError` when it has none (or its upgrade was interrupted), `StoreError` when this
+        process would weight words differently (e.g. stemmed there, PyStemmer missing here)."""
+        if not self.hybrid:
+            reason = ("has an unfinished sparse (BM25) upgrade" if self.info.get("sparse")
+                      else "has no sparse (BM25) vectors")
+            raise HybridNotEnabledError(self.name, reason)
+        recorded = self.info["sparse"]
+        encoder = SparseEncoder(SparseConfig(**recorded["config"]))
+        if encoder.fingerprint != recorded["fingerprint"]:
+            raise StoreError(f"collection {self.name!r} holds sparse vectors of {recorded['config']} "
+                             f"(fingerprint {recorded['fingerprint']}), which this process cannot reproduce "
+                             f"({encoder!r}: {encoder.fingerprint}); install PyStemmer if the collection is stemmed")
+        return encoder
+
     def __repr__(self) -> str:
         return (f"VectorCollection({self.name!r}, encoder={self.info.get('encoder')!r}, "
-                f"fingerprint={self.fingerprint[:12]}, dim={self.dimension})")
+                f"fingerprint={self.fingerprint[:12]}, dim={self.dimension}, hybrid={self.hybrid})")
 
     @classmethod
     def open(
@@ -376,6 +426,8 @@ class VectorCollection:
         label: str | None = None,
         create: bool = True,
         recreate: bool = False,
+        hybrid: bool = False,
+        sparse: SparseConfig | None = None,
     ) -> VectorCollection:
         """Open ``name`` for ``encoder`` (or an explicit ``fingerprint`` and ``dimension``), creating it if needed.
 
@@ -384,6 +436,10 @@ class VectorCollection:
         An existing collection without our metadata (made by another tool) is adopted only while it is empty.
         The precision the vectors are computed in is recorded but not checked: a collection built in bfloat16
         stays queryable in float32.
+
+        ``hybrid=True``: a collection created now also gets the sparse ``"bm25"`` vector (weighted by ``sparse``,
+        default `SparseConfig()`); an existing one must already have it, else `HybridNotEnabledError` (which names
+        the upgrade command). An existing hybrid collection keeps its own sparse config.
         """
         precision = None
         if encoder is not None:
@@ -402,7 +458,30 @@ class VectorCollection:
                 existing = sorted(c.name for c in client.get_collections().collections)
                 raise CollectionNotFoundError(f"no collection {name!r} in this Qdrant store; index a corpus into it "
                                               f"first (`laser-rag index PATH`). Existing: {existing}")
+            if hybrid:
+                expected["sparse"] = _sparse_info(SparseEncoder(sparse), complete=True)
             return cls._create(client, name, expected)
+        opened = cls._open_recorded(client, name, expected)
+        if hybrid:
+            opened.sparse_encoder  # noqa: B018 -- raises HybridNotEnabledError with the upgrade command
+        return opened
+
+    @classmethod
+    def open_existing(cls, client: QdrantClient, name: str) -> VectorCollection:
+        """Open a laser_rag collection by what its metadata records, without an encoder (e.g. to upgrade it).
+        Raises `CollectionNotFoundError` when it is missing, `StoreError` when laser_rag did not make it."""
+        if not client.collection_exists(name):
+            existing = sorted(c.name for c in client.get_collections().collections)
+            raise CollectionNotFoundError(f"no collection {name!r} in this Qdrant store. Existing: {existing}")
+        stored = recorded(client, name)
+        if not stored:
+            raise StoreError(f"collection {name!r} was not made by laser_rag (no {METADATA_KEY!r} metadata)")
+        return cls(client, name, stored)
+
+    @classmethod
+    def _open_recorded(cls, client: QdrantClient, name: str, expected: dict[str, Any]) -> VectorCollection:
+        """An existing collection, checked against what ``expected`` says (adopted when foreign and empty)."""
+        fingerprint = expected["fingerprint"]
         config = client.get_collection(name).config
         stored = (config.metadata or {}).get(METADATA_KEY)
         size = _vector_size(config.params.vectors, name)
@@ -424,12 +503,14 @@ class VectorCollection:
 
     @classmethod
     def _create(cls, client: QdrantClient, name: str, info: dict[str, Any]) -> VectorCollection:
+        sparse_config = {SPARSE_VECTOR_NAME: models.SparseVectorParams(modifier=models.Modifier.IDF)}
         client.create_collection(
             name,
             vectors_config=models.VectorParams(size=info["dimension"], distance=models.Distance.COSINE),
+            sparse_vectors_config=sparse_config if info.get("sparse") else None,
             metadata={METADATA_KEY: info},
         )
-        stored = (client.get_collection(name).config.metadata or {}).get(METADATA_KEY)
+        stored = recorded(client, name)
         if stored != info:
             client.delete_collection(name)
             raise StoreError(f"this Qdrant server does not keep collection metadata (needed to record the encoder "
@@ -455,13 +536,26 @@ class VectorCollection:
             found.update(by_point[str(p.id)] for p in points)
         return found
 
-    def upsert(self, documents: Sequence[Document], vectors: np.ndarray) -> None:
-        """Write documents with their vectors (already computed by this collection's encoder)."""
+    def sparse_vectors(self, documents: Sequence[Document]) -> list[models.SparseVector] | None:
+        """The sparse vectors of documents for this collection (None when it is not hybrid): the words of
+        ``document_text(title, text)``, what the dense encoder reads."""
+        if not self.info.get("sparse"):
+            return None
+        return self.sparse_encoder.encode_documents([document_text(doc.title, doc.text) for doc in documents])
+
+    def upsert(self, documents: Sequence[Document], vectors: np.ndarray,
+               sparse: Sequence[models.SparseVector] | None = None) -> None:
+        """Write documents with their vectors (already computed by this collection's encoder). A hybrid collection
+        also gets each document's sparse vector: ``sparse`` as given, else computed here (`sparse_vectors`)."""
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape != (len(documents), self.dimension):
             raise ValueError(f"expected vectors of shape ({len(documents)}, {self.dimension}), got {vectors.shape}")
-        points = [models.PointStruct(id=point_id(doc.id), vector=vector.tolist(), payload=_payload(doc))
-                  for doc, vector in zip(documents, vectors)]
+        sparse = self.sparse_vectors(documents) if sparse is None else sparse
+        dense = [vector.tolist() for vector in vectors]
+        if sparse is not None:
+            dense = [_named(vector, lexical) for vector, lexical in zip(dense, sparse)]
+        points = [models.PointStruct(id=point_id(doc.id), vector=vector, payload=_payload(doc))
+                  for doc, vector in zip(documents, dense)]
         _enable_local_wal(self.client, self.name)
         self.client.upsert(self.name, points=points, wait=True)
 
@@ -477,7 +571,8 @@ class VectorCollection:
         on_batch: Callable[[IndexReport], None] | None = None,
     ) -> IndexReport:
         """Encode and store the documents not stored yet, ``batch_size`` at a time (each batch is written before
-        the next is encoded, so a crash loses at most one batch of work).
+        the next is encoded, so a crash loses at most one batch of work). A hybrid collection also gets each
+        document's sparse vector (`sparse_vectors`; its time is ``report.sparse_seconds``).
 
         ``chunk=True`` first cuts documents longer than the encoder reads (`laser_rag.corpus.chunk_documents`).
         Raises `CorpusError` before any work for duplicate ids or empty texts. ``on_batch`` is called with the running
@@ -507,7 +602,10 @@ class VectorCollection:
                 vectors = _encode_documents(encoder, batch, encode_batch_size, truncations)
                 report.encode_seconds += time.perf_counter() - tick
                 tick = time.perf_counter()
-                self.upsert(batch, vectors)
+                sparse = self.sparse_vectors(batch)
+                report.sparse_seconds += time.perf_counter() - tick
+                tick = time.perf_counter()
+                self.upsert(batch, vectors, sparse)
                 report.upsert_seconds += time.perf_counter() - tick
                 report.added += len(batch)
                 report.seconds = time.perf_counter() - started
@@ -525,16 +623,102 @@ class VectorCollection:
                query_filter: models.Filter | None = None) -> list[Hit]:
         """The ``k`` nearest documents to a query vector (cosine), best first. ``exact=True`` compares against
         every vector instead of the HNSW index (evaluation: what the encoder gives, not what the index finds)."""
+        dense = self._dense_query(vector, k)
+        params = models.SearchParams(exact=True) if exact and not _is_local(self.client) else None  # local: exact
+        points = self.client.query_points(self.name, query=dense, limit=k, query_filter=query_filter,
+                                          search_params=params, with_payload=True, with_vectors=False).points
+        return [Hit.from_point(point) for point in points]
+
+    def search_sparse(self, sparse: models.SparseVector, k: int = 10, *,
+                      query_filter: models.Filter | None = None) -> list[Hit]:
+        """The ``k`` best documents for a sparse query vector (``sparse_encoder.encode_query(text)``) alone: BM25
+        with the engine's IDF. Raises `HybridNotEnabledError` on a collection without sparse vectors."""
+        self.sparse_encoder  # noqa: B018 -- the clear error on a dense-only collection
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        points = self.client.query_points(self.name, query=sparse, using=SPARSE_VECTOR_NAME, limit=k,
+                                          query_filter=query_filter, with_payload=True, with_vectors=False).points
+        return [Hit.from_point(point) for point in points]
+
+    def search_hybrid(self, vector: np.ndarray | Sequence[float], sparse: models.SparseVector, k: int = 10, *,
+                      fusion: str = "rrf", prefetch_limit: int | None = None,
+                      query_filter: models.Filter | None = None) -> list[Hit]:
+        """Dense + lexical: the top ``max(k, prefetch_limit)`` (default `HYBRID_PREFETCH`) candidates of the dense
+        vector and of the sparse one (``sparse_encoder.encode_query(text)``), fused server-side by ``fusion``:
+        ``"rrf"`` (reciprocal rank fusion) or ``"dbsf"`` (distribution-based score fusion). A query with no word
+        left after stopwords fuses the dense candidates alone. Raises `HybridNotEnabledError` on a collection
+        without sparse vectors (see `enable_hybrid`)."""
+        self.sparse_encoder  # noqa: B018 -- the clear error on a dense-only collection
+        if fusion not in FUSIONS:
+            raise ValueError(f"unknown fusion {fusion!r}: use one of {', '.join(FUSIONS)}")
+        limit = max(k, prefetch_limit or HYBRID_PREFETCH)
+        prefetch = [models.Prefetch(query=self._dense_query(vector, k), limit=limit, filter=query_filter)]
+        if sparse.indices:
+            prefetch.append(models.Prefetch(query=sparse, using=SPARSE_VECTOR_NAME, limit=limit,
+                                            filter=query_filter))
+        points = self.client.query_points(self.name, prefetch=prefetch, query=models.FusionQuery(
+            fusion=FUSIONS[fusion]), limit=k, with_payload=True, with_vectors=False).points
+        return [Hit.from_point(point) for point in points]
+
+    def _dense_query(self, vector: np.ndarray | Sequence[float], k: int) -> list[float]:
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         vector = np.asarray(vector, dtype=np.float32).reshape(-1)
         if vector.shape[0] != self.dimension:
             raise ValueError(f"query vector has {vector.shape[0]} dimensions, collection {self.name!r} "
                              f"has {self.dimension}")
-        params = models.SearchParams(exact=True) if exact and not _is_local(self.client) else None  # local: exact
-        points = self.client.query_points(self.name, query=vector.tolist(), limit=k, query_filter=query_filter,
-                                          search_params=params, with_payload=True, with_vectors=False).points
-        return [Hit.from_point(point) for point in points]
+        return vector.tolist()
+
+    # ------------------------------------------------------------------ the hybrid upgrade
+    def enable_hybrid(self, sparse: SparseConfig | None = None, *, batch_size: int = 256,
+                      progress: bool = False) -> int:
+        """Add the sparse ``"bm25"`` vector to this collection in place, computed from each point's stored title
+        and text; no dense vector is read or re-encoded. Returns how many points got one (0 when it was already
+        hybrid).
+
+        Safe to interrupt: the metadata says the upgrade is unfinished until every point is done (hybrid search
+        refuses meanwhile), and running it again redoes it (``laser-rag upgrade-hybrid``). Needs a store that can
+        add a vector to an existing collection (the embedded store; a Qdrant server that cannot raises
+        `StoreError`: re-index with ``--hybrid --recreate`` there).
+        """
+        if self.hybrid:
+            return 0
+        recorded = self.info.get("sparse")
+        encoder = SparseEncoder(SparseConfig(**recorded["config"]) if recorded else sparse)
+        self._record({**self.info, "sparse": _sparse_info(encoder, complete=False)})
+        try:
+            self.client.create_vector_name(self.name, SPARSE_VECTOR_NAME, models.SparseVectorNameConfig(
+                sparse=models.SparseVectorConfig(modifier=models.Modifier.IDF)))
+        except Exception as exc:  # an older server (the embedded store supports it): say what to do instead
+            raise StoreError(f"this Qdrant store cannot add the sparse vector to {self.name!r} in place "
+                             f"({type(exc).__name__}: {exc}); re-index it with `laser-rag index ... --hybrid "
+                             "--recreate` instead") from exc
+        done = 0
+        offset = None
+        _enable_local_wal(self.client, self.name)
+        with tqdm(total=self.count(), desc=f"sparse vectors for {self.name}", unit="point",
+                  disable=not progress) as bar:
+            while True:
+                points, offset = self.client.scroll(self.name, limit=batch_size, offset=offset, with_payload=True,
+                                                    with_vectors=False)
+                hits = [Hit.from_point(point) for point in points]
+                lexical = encoder.encode_documents([document_text(hit.title, hit.text) for hit in hits])
+                updates = [models.PointVectors(id=point.id, vector={SPARSE_VECTOR_NAME: vector})
+                           for point, vector in zip(points, lexical) if vector.indices]
+                if updates:
+                    self.client.update_vectors(self.name, points=updates, wait=True)
+                done += len(updates)
+                bar.update(len(points))
+                if offset is None:
+                    break
+        self._record({**self.info, "sparse": _sparse_info(encoder, complete=True)})
+        return done
+
+    def _record(self, info: dict[str, Any]) -> None:
+        """Write ``info`` as this collection's metadata entry (and forget the cached sparse encoder)."""
+        self.client.update_collection(self.name, metadata={METADATA_KEY: info})
+        self.info = info
+        self.__dict__.pop("sparse_encoder", None)
 
 
 def _encode_documents(encoder: BaseEncoder, batch: list[Document], batch_size: int,
@@ -550,6 +734,18 @@ def _encode_documents(encoder: BaseEncoder, batch: list[Document], batch_size: i
         else:
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     return vectors
+
+
+def _sparse_info(encoder: SparseEncoder, *, complete: bool) -> dict[str, Any]:
+    """What a collection's metadata records about its sparse vector."""
+    return {"name": SPARSE_VECTOR_NAME, "fingerprint": encoder.fingerprint, "config": encoder.config.to_dict(),
+            "stemmed": encoder.config.stemmed, "complete": complete}
+
+
+def _named(dense: list[float], sparse: models.SparseVector) -> dict[str, Any]:
+    """A hybrid point's vectors: the unnamed dense one (shared with LlamaIndex and LangChain) and the sparse one
+    (left out when the text has no word after stopwords)."""
+    return {"": dense, SPARSE_VECTOR_NAME: sparse} if sparse.indices else {"": dense}
 
 
 def _checked(documents: list[Document]) -> list[Document]:

@@ -80,3 +80,13 @@ def local_llm():
     from laser_rag.llm import GenerationConfig, as_llm
 
     return as_llm(None, config=GenerationConfig(max_new_tokens=8))
+
+
+@pytest.fixture(scope="session")
+def scifact_slice(shared_data):
+    """SciFact validation: the first 12 judged claims, their cited abstracts and other abstracts, 80 in all (relevance
+    from SciFact's own qrels; `laser_rag_benchmarks.harness.slice_dataset`)."""
+    from laser_rag_benchmarks.datasets import shared_dataset
+    from laser_rag_benchmarks.harness import slice_dataset
+
+    return slice_dataset(shared_dataset("scifact", "validation", data_dir=shared_data), max_queries=12, max_docs=80)

@@ -16,7 +16,7 @@ import json
 from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pydantic
 import yaml
@@ -146,6 +146,10 @@ class TrainConfig:
     #: torch threads (0: torch's default). 1 by default: on oversubscribed shared cores, 2-thread OpenMP regions
     #: stall at their barriers and a step took 3-5x longer than with one thread.
     threads: int = 1
+    #: Mixed precision of the forward passes (weights and optimizer stay fp32): "auto" = bf16 autocast on CUDA with
+    #: bf16 and on CPUs with AMX or AVX512-BF16 (`laser_rag._models.cpu_bf16_units`), fp32 elsewhere, where bf16 is
+    #: emulated and slower; "bf16" forces it; "off" never.
+    autocast: Literal["auto", "bf16", "off"] = "auto"
     #: Run directory: log.jsonl, checkpoint/ (resumable), final/ (the encoder), summary.json.
     output_dir: str = "runs/laser"
 

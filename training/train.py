@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from laser_rag import _models
 from laser_rag._util import atomic_write
 from laser_rag.encoders import LaSEREncoder
 from laser_rag_training.checkpoint import append_jsonl, resume, run_lock, save_checkpoint, truncate_log
@@ -60,11 +61,13 @@ def _train(config: TrainConfig, run: Path, stop_after: int | None) -> Path:
                         max_steps=config.max_steps, epochs=config.epochs)
     encoder = LaSEREncoder.from_pretrained(config.backbone, dtype=torch.float32)
     model = LaSERModel(encoder, config, data.documents)
+    autocast, progress_precision = mixed_precision(config.autocast, encoder.device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
     scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * len(plan)), len(plan))
     progress = {"step": 0, "elapsed": 0.0, "cpu_elapsed": 0.0, "load_average_at_start": _load_average()}
     progress.update(resume(run, model, optimizer, scheduler, config))
+    progress["precision"] = progress_precision  # this machine's, also when the run started elsewhere
     save_config(config, run / "train_config.json")
     for log in (run / "log.jsonl", run / "eval.jsonl"):
         truncate_log(log, progress["step"])
@@ -76,7 +79,8 @@ def _train(config: TrainConfig, run: Path, stop_after: int | None) -> Path:
         started, cpu_started = time.perf_counter(), time.process_time()
         batch = make_batch([data.examples[i] for i in plan[step]], config.hard_negatives,
                            random.Random(f"{config.seed}:{step}"))
-        losses = model(batch, config.loss_weights(step / len(plan)))
+        with autocast:
+            losses = model(batch, config.loss_weights(step / len(plan)))
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm or float("inf"))
@@ -114,7 +118,7 @@ def _finish(run: Path, model: LaSERModel, config: TrainConfig, progress: dict, d
         "train_seconds": round(elapsed, 1), "seconds_per_step": round(elapsed / max(step, 1), 2),
         "cpu_seconds": round(cpu_elapsed, 1), "cpu_seconds_per_step": round(cpu_elapsed / max(step, 1), 2),
         "load_average_at_start": progress["load_average_at_start"], "load_average_at_end": _load_average(),
-        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "precision": progress["precision"],
         "reload_max_abs_diff": model.reload_difference(final, [e.query for e in data.examples[:4]]),
         "trainable_parameters": sum(p.numel() for p in trainable),
         "adapter_bytes": (final / "adapter_model.safetensors").stat().st_size,
@@ -134,6 +138,26 @@ def _evaluate(model: LaSERModel, config: TrainConfig) -> dict[str, dict[str, flo
         metrics = evaluate(model.encoder, config.eval_sets)
     model.train(was_training)
     return metrics
+
+
+def mixed_precision(mode: str, device: torch.device) -> tuple[torch.autocast, str]:
+    """The autocast context the forward passes run under, and a line saying which precision and why.
+
+    "auto" turns bf16 on only where it is fast: CUDA with bf16, or a CPU with AMX / AVX512-BF16 units.
+    """
+    if mode == "off":
+        enabled, why = False, "autocast off"
+    elif mode == "bf16":
+        enabled, why = True, "autocast bf16 (forced)"
+    elif device.type == "cuda":
+        enabled = torch.cuda.is_bf16_supported()
+        why = "auto: CUDA with bf16" if enabled else "auto: this GPU has no bf16"
+    else:
+        units = _models.cpu_bf16_units() if device.type == "cpu" else None
+        enabled = units is not None
+        why = f"auto: CPU with {units}" if enabled else "auto: no bf16 units on this device"
+    precision = f"{'bfloat16 autocast' if enabled else 'float32'} ({why})"
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled), precision
 
 
 def _load_average() -> list[float]:

@@ -59,8 +59,11 @@ class BaseEncoder(abc.ABC):
     # ------------------------------------------------------------------ text
     def document_text(self, title: str, text: str) -> str:
         """THE one way a document becomes encoder input: its title on the first line (when it has one), then its
-        text. Every indexing path (the store, LlamaIndex, LangChain) goes through here."""
-        return f"{title}\n{text}" if title else text
+        text (`laser_rag.corpus.document_text`). Every indexing path (the store, LlamaIndex, LangChain) goes
+        through here."""
+        from laser_rag.corpus import document_text
+
+        return document_text(title, text)
 
     @abc.abstractmethod
     def count_tokens(self, text: str) -> int:

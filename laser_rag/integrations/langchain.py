@@ -1,5 +1,6 @@
-"""LangChain adapter: `LaSEREmbeddings` (``Embeddings``) and `LaSERRetriever` (``BaseRetriever`` over a laser_rag
-Qdrant collection, through langchain-qdrant's ``QdrantVectorStore``).
+"""LangChain adapter: `LaSEREmbeddings` (``Embeddings``), `LaSERSparseEmbeddings` (langchain-qdrant's
+``SparseEmbeddings``: laser_rag's BM25 sparse vectors) and `LaSERRetriever` (``BaseRetriever`` over a laser_rag
+Qdrant collection, through langchain-qdrant's ``QdrantVectorStore``, dense or hybrid).
 
 Example::
 
@@ -9,6 +10,10 @@ Example::
     embeddings = LaSEREmbeddings()                       # the embedded default, offline
     retriever = LaSERRetriever(client=connect(), collection_name="pydoc-laser-k3", embeddings=embeddings, k=5)
     docs = retriever.invoke("how do I open a file?", k=3)   # Documents; metadata has doc_id, title, score
+
+    # hybrid (dense + BM25, fused by Qdrant): the collection holds sparse vectors (indexed or upgraded hybrid)
+    hybrid = LaSERRetriever(client=connect(), collection_name="pydoc-laser-k3", embeddings=embeddings,
+                            retrieval_mode=RetrievalMode.HYBRID)
 """
 
 from __future__ import annotations
@@ -20,16 +25,17 @@ from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, Callba
 from langchain_core.documents import Document as LCDocument
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
-from langchain_qdrant import QdrantVectorStore
+from langchain_qdrant import QdrantVectorStore, RetrievalMode, SparseEmbeddings, SparseVector
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from laser_rag import store as _store
 from laser_rag.integrations import resolve_encoder
+from laser_rag.sparse import SPARSE_VECTOR_NAME, SparseEncoder
 
 if TYPE_CHECKING:
     from laser_rag.encoders.base import BaseEncoder
 
-__all__ = ["LaSEREmbeddings", "LaSERRetriever"]
+__all__ = ["LaSEREmbeddings", "LaSERRetriever", "LaSERSparseEmbeddings", "RetrievalMode"]
 
 #: Where laser_rag's payload keeps the passage text and its metadata (see `laser_rag.store`).
 CONTENT_PAYLOAD_KEY = "text"
@@ -87,12 +93,31 @@ class LaSEREmbeddings(BaseModel, Embeddings):
         return await asyncio.to_thread(self.embed_query, text)
 
 
+class LaSERSparseEmbeddings(SparseEmbeddings):
+    """laser_rag's lexical sparse vectors (`laser_rag.sparse.SparseEncoder`: BM25 term weights; Qdrant adds the
+    IDF) as langchain-qdrant sparse embeddings. Pass the collection's own encoder
+    (``VectorCollection.sparse_encoder``) so documents and queries are weighted as the stored points are."""
+
+    def __init__(self, encoder: SparseEncoder | None = None) -> None:
+        self.encoder = encoder or SparseEncoder()
+
+    def embed_documents(self, texts: list[str]) -> list[SparseVector]:
+        return [SparseVector(indices=v.indices, values=v.values) for v in self.encoder.encode_documents(texts)]
+
+    def embed_query(self, text: str) -> SparseVector:
+        vector = self.encoder.encode_query(text)
+        return SparseVector(indices=vector.indices, values=vector.values)
+
+
 class LaSERRetriever(BaseRetriever):
     """Top-``k`` passages of a laser_rag Qdrant collection for a query, as LangChain Documents.
 
     The collection's recorded encoder fingerprint is checked against ``embeddings`` on construction
     (`CollectionMismatchError`). ``k`` is set here and can be overridden per call: ``invoke(query, k=3)``.
     Each Document has ``id`` = the document id and metadata ``doc_id``, ``title``, ``score`` plus the corpus's own.
+    ``retrieval_mode=RetrievalMode.HYBRID`` (or ``SPARSE``) also uses the collection's BM25 sparse vectors
+    (`LaSERSparseEmbeddings`, fused by Qdrant with RRF); a collection without them raises `HybridNotEnabledError`,
+    which names the upgrade command.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -101,12 +126,18 @@ class LaSERRetriever(BaseRetriever):
     collection_name: str = Field(description="The Qdrant collection, filled by laser_rag or LlamaIndex.")
     embeddings: LaSEREmbeddings = Field(description="Embeds the query; must be the collection's encoder.")
     k: int = Field(default=4, ge=1, description="How many documents to return.")
+    retrieval_mode: RetrievalMode = Field(default=RetrievalMode.DENSE, description="DENSE, or HYBRID / SPARSE with "
+                                          "the collection's BM25 sparse vectors.")
     _vectorstore: QdrantVectorStore = PrivateAttr()
 
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
         # after validation, so a CollectionMismatchError is not wrapped into a pydantic ValidationError
-        _store.VectorCollection.open(self.client, self.collection_name, self.embeddings.encoder, create=False)
+        lexical = self.retrieval_mode != RetrievalMode.DENSE
+        collection = _store.VectorCollection.open(self.client, self.collection_name, self.embeddings.encoder,
+                                                  create=False, hybrid=lexical)
+        sparse = dict(sparse_embedding=LaSERSparseEmbeddings(collection.sparse_encoder),
+                      sparse_vector_name=SPARSE_VECTOR_NAME) if lexical else {}
         self._vectorstore = QdrantVectorStore(
             client=self.client,
             collection_name=self.collection_name,
@@ -114,6 +145,8 @@ class LaSERRetriever(BaseRetriever):
             content_payload_key=CONTENT_PAYLOAD_KEY,
             metadata_payload_key=METADATA_PAYLOAD_KEY,
             validate_collection_config=False,  # checked above, by fingerprint; saves an embedding call
+            retrieval_mode=self.retrieval_mode,
+            **sparse,
         )
 
     @property

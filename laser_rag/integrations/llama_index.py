@@ -14,6 +14,11 @@ Example::
                              storage_context=StorageContext.from_defaults(vector_store=store))
     nodes = index.as_retriever(similarity_top_k=5).retrieve("how do I ...?")
 
+Hybrid (dense + BM25): ``qdrant_vector_store(name, embed_model, enable_hybrid=True)`` gives LlamaIndex our sparse
+function (`laser_rag.sparse`, the collection's own weights; Qdrant keeps the IDF) and our vector names; query with
+``index.as_retriever(vector_store_query_mode="hybrid", similarity_top_k=5)``. A collection without sparse vectors
+raises `HybridNotEnabledError`, which names the upgrade command.
+
 `to_llama_nodes` cuts and renders documents exactly as ``VectorCollection.index(docs, encoder, chunk=True)`` does,
 so both paths give the same points and vectors. A collection filled by ``laser-rag index`` opens the same way:
 ``VectorStoreIndex.from_vector_store(store, embed_model=embed_model)``.
@@ -35,11 +40,12 @@ from laser_rag import store as _store
 from laser_rag.corpus import Document, chunk_documents
 from laser_rag.errors import LaserRagError
 from laser_rag.integrations import resolve_encoder
+from laser_rag.sparse import SPARSE_VECTOR_NAME, SparseEncoder
 
 if TYPE_CHECKING:
     from laser_rag.encoders.base import BaseEncoder
 
-__all__ = ["LaSEREmbedding", "LaSERQdrantVectorStore", "qdrant_vector_store", "to_llama_nodes"]
+__all__ = ["LaSEREmbedding", "LaSERQdrantVectorStore", "qdrant_vector_store", "sparse_functions", "to_llama_nodes"]
 
 
 class LaSEREmbedding(BaseEmbedding):
@@ -144,12 +150,17 @@ def qdrant_vector_store(
     url: str | None = None,
     api_key: str | None = None,
     create: bool = True,
+    enable_hybrid: bool = False,
     **kwargs: Any,
 ) -> LaSERQdrantVectorStore:
     """A LlamaIndex vector store on a laser_rag collection: created with the encoder's fingerprint recorded, or
     checked against it (`CollectionMismatchError`). ``embed_model``: a `LaSEREmbedding` or an encoder (default:
     ``Settings.embed_model``, which must then be a `LaSEREmbedding`). The client: ``client=``, else
-    `laser_rag.store.connect` (``path`` / ``url``). Other keywords go to QdrantVectorStore."""
+    `laser_rag.store.connect` (``path`` / ``url``). Other keywords go to QdrantVectorStore.
+
+    ``enable_hybrid=True``: the collection holds laser_rag's sparse BM25 vectors (created so, or an existing one
+    that has them: else `HybridNotEnabledError`), and LlamaIndex's hybrid mode uses them through
+    `sparse_functions` (``sparse_doc_fn``/``sparse_query_fn``, vector name ``"bm25"``)."""
     if embed_model is None:
         embed_model = _settings_embed_model()
     from laser_rag.encoders.base import BaseEncoder
@@ -158,8 +169,29 @@ def qdrant_vector_store(
     if not isinstance(encoder, BaseEncoder):
         raise TypeError(f"need a LaSEREmbedding or a laser_rag encoder, got {type(embed_model).__name__}")
     client = client if client is not None else _store.connect(path, url=url, api_key=api_key)
-    _store.VectorCollection.open(client, collection_name, encoder, create=create)
+    collection = _store.VectorCollection.open(client, collection_name, encoder, create=create, hybrid=enable_hybrid)
+    if enable_hybrid:
+        doc_fn, query_fn = sparse_functions(collection.sparse_encoder)
+        kwargs = dict(enable_hybrid=True, sparse_doc_fn=doc_fn, sparse_query_fn=query_fn,
+                      sparse_vector_name=SPARSE_VECTOR_NAME, **kwargs)
     return LaSERQdrantVectorStore(collection_name=collection_name, client=client, **kwargs)
+
+
+def sparse_functions(encoder: SparseEncoder | None = None):
+    """LlamaIndex's ``(sparse_doc_fn, sparse_query_fn)`` from laser_rag's sparse encoder: each maps texts to
+    ``(indices per text, values per text)``."""
+    encoder = encoder or SparseEncoder()
+
+    def split(vectors) -> tuple[list[list[int]], list[list[float]]]:
+        return [list(v.indices) for v in vectors], [list(v.values) for v in vectors]
+
+    def doc_fn(texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:
+        return split(encoder.encode_documents(texts))
+
+    def query_fn(texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:
+        return split(encoder.encode_queries(texts))
+
+    return doc_fn, query_fn
 
 
 def _settings_embed_model() -> LaSEREmbedding:

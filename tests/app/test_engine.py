@@ -125,3 +125,34 @@ def test_a_failing_mode_reports_in_its_own_result_and_k_reaches_the_thinking_mod
     missing = engine.answer("laser", "anything", "no-such-corpus")
     assert missing.error == "CorpusError: unknown corpus 'no-such-corpus'"
     assert engine.answer("laser", "  ", corpus.key).error == "Type a question first."
+
+
+def test_collections_are_indexed_hybrid_and_the_toggle_reaches_every_mode(tmp_path, data_dir, make_engine, notes_file):
+    engine = make_engine(data_dir)
+    corpus = engine.add_upload(notes_file(tmp_path))
+    for mode in MODES:
+        name = store.collection_name(corpus.key, engine.encoder(mode).label)
+        assert store.VectorCollection.open_existing(engine.client, name).hybrid
+    for mode in (RetrievalMode.BASIC, RetrievalMode.LASER):
+        dense, hybrid = (engine.answer(mode, "assert statement", corpus.key, top_k=2, hybrid=flag)
+                         for flag in (False, True))
+        assert dense.error is None and hybrid.error is None and hybrid.hits and hybrid.answer == "an answer"
+        assert set(hybrid.timings) == {"rewrite", "encode", "search", "generate"}
+
+
+def test_a_collection_indexed_before_hybrid_is_upgraded_in_place(tmp_path, data_dir, make_engine, notes_file):
+    from laser_rag.retrieval import open_retriever
+
+    engine = make_engine(data_dir)
+    staged = engine.uploads.stage(notes_file(tmp_path))
+    corpus, documents = staged.corpus, staged.documents
+    engine._documents[corpus.key] = documents
+    basic = engine.encoder("basic")
+    old = open_retriever("basic", corpus=corpus.key, encoder=basic, client=engine.client, create=True)
+    old.index(engine.passages(corpus, basic))  # as the app did before it went hybrid
+    assert not old.collection.hybrid and documents
+    before = {p.id: p.vector for p in engine.client.scroll(old.collection.name, limit=100, with_vectors=True)[0]}
+    engine._index(corpus, None)
+    after = {p.id: p.vector[""] for p in engine.client.scroll(old.collection.name, limit=100, with_vectors=True)[0]}
+    assert store.VectorCollection.open_existing(engine.client, old.collection.name).hybrid
+    assert before == after  # no dense vector re-encoded

@@ -50,6 +50,10 @@ def test_parse_modes():
     assert parse_modes([RetrievalMode.BASIC]) == ["basic"]
     with pytest.raises(ValueError, match="unknown mode 'colbert'"):
         parse_modes("bm25,colbert")
+    assert parse_modes("bm25,laser,laser+hybrid,MiniLM+Hybrid") == ["bm25", "laser", "laser+hybrid", "minilm+hybrid"]
+    with pytest.raises(ValueError, match="unknown mode 'bm25\\+hybrid'"):
+        parse_modes("bm25+hybrid")  # BM25 is the lexical side already
+    assert EvalSettings(basic_model="my-basic").encoder_source("rewrite+hybrid") == "my-basic"
 
 
 def test_the_modes_are_the_registry_plus_two_anchors():
@@ -181,6 +185,19 @@ def test_a_dense_retriever_searches_qdrant_exactly_with_cached_vectors(minilm, t
     assert [indexed.cached for indexed in collections.values()] == [True]
     with pytest.raises(ValueError, match="not a dense mode"):
         build_retriever("bm25", corpus)
+
+
+def test_hybrid_rows_share_the_dense_collection_and_time_the_sparse_stage(minilm, scifact_slice, tmp_path):
+    from laser_rag_benchmarks.harness import evaluate_modes
+
+    report = evaluate_modes(scifact_slice, "bm25,minilm,minilm+hybrid", cache_dir=tmp_path, progress=False)
+    assert [r.mode for r in report.results] == ["bm25", "minilm", "minilm+hybrid"]
+    dense, hybrid = report.result("minilm"), report.result("minilm+hybrid")
+    assert hybrid.fingerprint == dense.fingerprint == minilm.fingerprint
+    assert "BM25 sparse (stemmed, RRF fusion in Qdrant)" in hybrid.encoder
+    assert "sparse_ms" in hybrid.stages_ms and "sparse_ms" not in dense.stages_ms
+    assert hybrid.index_seconds == dense.index_seconds  # one collection: the dense vectors were encoded once
+    assert all(0.0 < r.metrics["ndcg_cut_10"] <= 1.0 for r in report.results)
 
 
 # ----------------------------------------------------------------------------------------------- reports

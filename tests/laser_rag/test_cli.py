@@ -92,6 +92,31 @@ def test_index_then_search(minilm, corpus, store):
     assert listed.exit_code == 0 and "notes-all-minilm-l6-v2\t8 points\tencoder all-minilm-l6-v2" in listed.output
 
 
+def test_hybrid_index_search_and_the_upgrade_command(minilm, corpus, store):
+    dense = invoke("index", corpus, "--corpus", "plain", *MINILM, *store)
+    assert dense.exit_code == 0, dense.output
+    refused = invoke("search", "await expression", "--corpus", "plain", "--hybrid", *MINILM, *store)
+    assert refused.exit_code == 1 and "laser-rag upgrade-hybrid --collection plain-all-minilm-l6-v2" in refused.stderr
+    assert "Traceback" not in refused.output
+    upgraded = invoke("upgrade-hybrid", "--corpus", "plain", *store)
+    assert upgraded.exit_code == 0, upgraded.output
+    assert "plain-all-minilm-l6-v2: 8 sparse vectors added" in upgraded.stdout
+    again = invoke("upgrade-hybrid", "--collection", "plain-all-minilm-l6-v2", *store)
+    assert again.exit_code == 0 and "already hybrid" in again.stdout
+    result = invoke("search", "await expression", "--corpus", "plain", "--hybrid", "-k", "3", "--json", *MINILM,
+                    *store)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["mode"] == "basic+hybrid" and len(data["hits"]) == 3 and "sparse_ms" in data["timings"]
+
+    fresh = invoke("index", corpus, "--corpus", "fresh", "--hybrid", *MINILM, *store)
+    assert fresh.exit_code == 0, fresh.output
+    listed = invoke("collections", *store)
+    assert "fresh-all-minilm-l6-v2\t8 points" in listed.output and listed.output.count("\thybrid") == 2
+    neither = invoke("upgrade-hybrid", *store)
+    assert neither.exit_code == 2 and "exactly one of" in neither.output
+
+
 def test_long_files_are_chunked_unless_told_not_to(minilm, tmp_path, store):
     folder = tmp_path / "long"
     folder.mkdir()

@@ -109,11 +109,12 @@ def test_one_step_on_another_architecture(encoder, shared_data, tmp_path, ship_c
 
     result = CliRunner().invoke(app, ["train", "--config", str(CONFIGS / "tiny.yaml"), "--set", f"backbone={backbone}",
                                       "--set", "max_steps=1", "--set", "lora_targets=[q_proj, v_proj]",
-                                      "--set", f"output_dir={tmp_path / 'run'}"])
+                                      "--set", "autocast=bf16", "--set", f"output_dir={tmp_path / 'run'}"])
     assert result.exit_code == 0, result.output
     final = Path(result.stdout.strip().splitlines()[-1])
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["reload_max_abs_diff"] <= 1e-4
+    assert summary["precision"] == "bfloat16 autocast (autocast bf16 (forced))"  # a real step under bf16 autocast
     assert json.loads((final / "laser_config.json").read_text())["base_model"] == str(backbone)
     with pytest.raises(typer.BadParameter, match="local path"):  # users would not have this backbone
         ship_checkpoint(tmp_path / "run", "qwen2-tiny", into=tmp_path / "shipped")
@@ -127,3 +128,21 @@ def test_train_command_reports_bad_settings_in_one_line(tmp_path):
     result = CliRunner().invoke(app, ["train", "--set", "learning_rate=fast", "--set", f"output_dir={tmp_path}"])
     assert result.exit_code == 2 and "learning_rate" in result.output and "Traceback" not in result.output
     assert not any(tmp_path.iterdir())
+
+
+def test_autocast_is_bf16_only_where_the_cpu_has_bf16_units(monkeypatch):
+    from laser_rag import _models
+    from laser_rag_training.train import mixed_precision
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(_models, "cpu_bf16_units", lambda: "AMX")
+    context, why = mixed_precision("auto", cpu)
+    assert context.fast_dtype == torch.bfloat16 and why == "bfloat16 autocast (auto: CPU with AMX)"
+    with context:
+        assert torch.is_autocast_enabled("cpu")
+    monkeypatch.setattr(_models, "cpu_bf16_units", lambda: None)
+    context, why = mixed_precision("auto", cpu)
+    assert why.startswith("float32 (auto: no bf16 units")
+    with context:
+        assert not torch.is_autocast_enabled("cpu")
+    assert mixed_precision("off", cpu)[1] == "float32 (autocast off)"

@@ -136,3 +136,34 @@ def test_retriever_refuses_another_encoder_or_a_missing_collection(minilm):
                        embeddings=LaSEREmbeddings.from_encoder(minilm))
     with pytest.raises(CollectionNotFoundError):
         LaSERRetriever(client=_shared["client"], collection_name="nope", embeddings=_shared["embeddings"])
+
+
+def test_hybrid_retriever_uses_our_sparse_vectors_and_finds_cited_abstracts(minilm, scifact_slice):
+    from langchain_qdrant import RetrievalMode
+
+    from laser_rag.errors import HybridNotEnabledError
+    from laser_rag.integrations.langchain import LaSERSparseEmbeddings
+    from laser_rag.sparse import SparseEncoder
+
+    client = connect(":memory:")
+    vectors = minilm.encode_documents([minilm.document_text(d.title, d.text) for d in scifact_slice.corpus])
+    VectorCollection.open(client, "sf-hybrid", minilm, hybrid=True).upsert(scifact_slice.corpus, vectors)
+    VectorCollection.open(client, "sf-dense", minilm).upsert(scifact_slice.corpus, vectors)
+    embeddings = LaSEREmbeddings.from_encoder(minilm)
+    retriever = LaSERRetriever(client=client, collection_name="sf-hybrid", embeddings=embeddings, k=3,
+                               retrieval_mode=RetrievalMode.HYBRID)
+    assert retriever.vectorstore.sparse_vector_name == "bm25"
+    found = sum(any(d.id in scifact_slice.qrels[qid] for d in retriever.invoke(query))
+                for qid, query in scifact_slice.queries.items())
+    assert found >= 8  # SciFact's own qrels define relevance
+    docs = retriever.invoke(next(iter(scifact_slice.queries.values())))
+    assert len(docs) == 3 and all(d.metadata["doc_id"] == d.id and d.page_content for d in docs)
+
+    sparse = LaSERSparseEmbeddings(SparseEncoder())
+    ours = SparseEncoder().encode_query("vitamin D fractures")
+    assert sparse.embed_query("vitamin D fractures").indices == ours.indices
+    assert [v.values for v in sparse.embed_documents(["a b c", "vitamin vitamin"])][1] != [1.0]
+
+    with pytest.raises(HybridNotEnabledError, match="upgrade-hybrid --collection sf-dense"):
+        LaSERRetriever(client=client, collection_name="sf-dense", embeddings=embeddings,
+                       retrieval_mode=RetrievalMode.HYBRID)

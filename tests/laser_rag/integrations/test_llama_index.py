@@ -15,7 +15,7 @@ from llama_index.core import Settings, StorageContext, VectorStoreIndex  # noqa:
 from llama_index.core.schema import MetadataMode  # noqa: E402
 
 from laser_rag import store as laser_store  # noqa: E402
-from laser_rag.corpus import Document  # noqa: E402
+from laser_rag.corpus import Document, chunk_documents  # noqa: E402
 from laser_rag.errors import CollectionMismatchError  # noqa: E402
 from laser_rag.integrations.llama_index import (  # noqa: E402
     LaSEREmbedding,
@@ -214,3 +214,35 @@ def test_reads_a_collection_written_without_llama_index(monkeypatch, minilm, sho
     assert [n.node.get_content() for n in nodes] == [h.text for h in bare]
     assert [n.node.metadata["metadata"]["doc_id"] for n in nodes] == [h.id for h in bare]
     np.testing.assert_allclose([n.score for n in nodes], [h.score for h in bare], atol=1e-5)
+
+
+def test_hybrid_vector_store_writes_and_reads_our_sparse_vectors(minilm, scifact_slice):
+    """LlamaIndex's own hybrid pipeline, with our sparse function and vector names: it writes the sparse vectors
+    laser_rag would write, and its hybrid retriever finds the cited abstracts."""
+    from laser_rag.errors import HybridNotEnabledError
+
+    client = connect(":memory:")
+    embed = LaSEREmbedding.from_encoder(minilm)
+    vector_store = qdrant_vector_store("li-hybrid", embed, client=client, enable_hybrid=True)
+    assert vector_store.enable_hybrid and vector_store.sparse_vector_name == "bm25"
+    passages = chunk_documents(scifact_slice.corpus, minilm)  # what to_llama_nodes indexes
+    index = index_nodes(to_llama_nodes(passages, minilm), vector_store, embed)
+    assert vector_store.dense_vector_name == ""  # the unnamed vector laser_rag and LangChain share
+
+    ours = VectorCollection.open(client, "li-hybrid", minilm, hybrid=True)
+    reference = VectorCollection.open(connect(":memory:"), "ref", minilm, hybrid=True)  # laser_rag's own upsert
+    reference.upsert(passages, np.full((len(passages), minilm.dimension), 0.1))
+    for query in list(scifact_slice.queries.values())[:3]:
+        sparse = ours.sparse_encoder.encode_query(query)
+        mine, theirs = ours.search_sparse(sparse, 10), reference.search_sparse(sparse, 10)
+        assert [h.id for h in mine] == [h.id for h in theirs]
+        np.testing.assert_allclose([h.score for h in mine], [h.score for h in theirs], rtol=1e-5)
+
+    retriever = index.as_retriever(vector_store_query_mode="hybrid", similarity_top_k=3)
+    found = sum(any(n.node.ref_doc_id in scifact_slice.qrels[qid] for n in retriever.retrieve(text))
+                for qid, text in scifact_slice.queries.items())
+    assert found >= 8  # SciFact's own qrels define relevance
+
+    laser_store.VectorCollection.open(client, "li-dense", minilm)
+    with pytest.raises(HybridNotEnabledError, match="upgrade-hybrid --collection li-dense"):
+        qdrant_vector_store("li-dense", embed, client=client, enable_hybrid=True)
