@@ -200,15 +200,14 @@ def encoder_for(mode: RetrievalMode | str, source: str | None = None) -> BaseEnc
     """
     global _warned_basic_fallback
     from laser_rag import _models
-    from laser_rag.encoders import LaSEREncoder, load_encoder
+    from laser_rag.encoders import LaSEREncoder, load_encoder, with_thinking_steps
 
     chosen = preset(mode)
     steps = chosen.num_thinking_steps
     if source is not None:
         encoder = load_encoder(source)
-        if steps is not None and isinstance(encoder, LaSEREncoder) and encoder.num_thinking_steps != steps:
-            encoder = load_encoder(source, num_thinking_steps=steps)
-        return encoder
+        # a preset's K pins LaSER encoders only: a sentence-transformers source is a single pass already
+        return with_thinking_steps(encoder, steps) if isinstance(encoder, LaSEREncoder) else encoder
     try:
         return load_encoder(chosen.encoder, num_thinking_steps=steps)
     except ModelNotFoundError:

@@ -24,7 +24,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from laser_rag.encoders.laser import BUILTIN_CHECKPOINTS, LaSEREncoder
     from laser_rag.encoders.sentence_transformer import SentenceTransformerEncoder
 
-__all__ = ["BUILTIN_CHECKPOINTS", "BaseEncoder", "LaSEREncoder", "SentenceTransformerEncoder", "load_encoder"]
+__all__ = ["BUILTIN_CHECKPOINTS", "BaseEncoder", "LaSEREncoder", "SentenceTransformerEncoder", "load_encoder",
+           "with_thinking_steps"]
 
 _cache: dict[str, BaseEncoder] = {}
 _cache_lock = threading.Lock()
@@ -61,12 +62,19 @@ def load_encoder(source: str | Path | None = None, *, num_thinking_steps: int | 
             else:
                 encoder = LaSEREncoder.from_pretrained(key)
             _cache[key] = encoder
+    return with_thinking_steps(encoder, num_thinking_steps)
+
+
+def with_thinking_steps(encoder: BaseEncoder, num_thinking_steps: int | None) -> BaseEncoder:
+    """``encoder`` thinking ``num_thinking_steps`` latent steps: a view on the same weights (the encoder itself when
+    None or already at that K). An encoder without latent steps (sentence-transformers) raises ValueError."""
+    from laser_rag.encoders.laser import LaSEREncoder
+
     if num_thinking_steps is None:
         return encoder
     if not isinstance(encoder, LaSEREncoder):
-        raise ValueError(f"{encoder.label} is a single-pass model: it takes no num_thinking_steps")
-    if num_thinking_steps == encoder.num_thinking_steps:
-        return encoder
+        raise ValueError(f"num_thinking_steps applies to LaSER encoders only: {encoder.label!r} is a single-pass "
+                         "model")
     return encoder.with_config(num_thinking_steps=num_thinking_steps)
 
 

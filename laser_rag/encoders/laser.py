@@ -186,9 +186,13 @@ class LaSEREncoder(BaseEncoder):
         return directory
 
     def with_config(self, **changes) -> LaSEREncoder:
-        """The same weights with other settings (e.g. ``num_thinking_steps=1``); the model is shared, not copied."""
+        """The same weights with other settings (e.g. ``num_thinking_steps=1``); the model is shared, not copied.
+        Settings that change nothing give this encoder itself."""
+        config = dataclasses.replace(self.config, **changes)
+        if config == self.config:
+            return self
         return LaSEREncoder(
-            self.model, self._tokenizer, dataclasses.replace(self.config, **changes),
+            self.model, self._tokenizer, config,
             base_id=self._base_id, adapter_id=self._adapter_id, adapter_dir=self._adapter_dir,
             dtype_reason=self._dtype_reason,
         )
@@ -390,9 +394,7 @@ class LaSEREncoder(BaseEncoder):
                                             show_progress_bar=show_progress_bar)
 
     def _with_steps(self, num_thinking_steps: int | None) -> LaSEREncoder:
-        if num_thinking_steps is None or num_thinking_steps == self.config.num_thinking_steps:
-            return self
-        return self.with_config(num_thinking_steps=num_thinking_steps)
+        return self if num_thinking_steps is None else self.with_config(num_thinking_steps=num_thinking_steps)
 
     def _encode_queries(self, texts, *, instruction, batch_size, show_progress_bar) -> np.ndarray:
         ids, cut = self.tokenize(texts, "query", instruction=instruction)

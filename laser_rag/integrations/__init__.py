@@ -17,14 +17,10 @@ def resolve_encoder(encoder: BaseEncoder | None = None, source: str | Path | Non
                     num_thinking_steps: int | None = None) -> BaseEncoder:
     """The encoder an adapter wraps: ``encoder`` as given (a view with another K when ``num_thinking_steps`` is set:
     LaSER encoders only), else `laser_rag.encoders.load_encoder` of ``source`` (None: the embedded default)."""
-    from laser_rag.encoders import LaSEREncoder, load_encoder
+    from laser_rag.encoders import load_encoder, with_thinking_steps
 
     if encoder is None:
         return load_encoder(source, num_thinking_steps=num_thinking_steps)
     if source is not None:
         raise ValueError("pass a source to load or an encoder already loaded, not both")
-    if num_thinking_steps is not None:
-        if not isinstance(encoder, LaSEREncoder):
-            raise ValueError(f"num_thinking_steps applies to LaSER encoders only, not to {encoder.label!r}")
-        encoder = encoder.with_config(num_thinking_steps=num_thinking_steps)  # shares the weights
-    return encoder
+    return with_thinking_steps(encoder, num_thinking_steps)  # shares the weights
