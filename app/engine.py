@@ -8,6 +8,12 @@ folder, so indexes survive restarts. Answering takes a process-wide lock: the mo
 and each stage's latency is measured without another question competing for the same CPU cores. A failure in one
 mode is returned in that mode's `ModeResult` (``error``), never raised, so the other modes still answer.
 
+A mode whose preset names an ``agent`` (latentrag) answers with that multi-step agent (`laser_rag.latentrag`)
+instead of retrieve + `RAG`: its collection is indexed like the others (with its encoder, MiniLM: the agent's
+reference retriever), the agent is loaded once per process from ``AppSettings.latentrag_checkpoint``, and its
+result holds every retrieval step (`ModeResult.steps`) and the agent's own stages (`AGENT_STAGES`). A missing
+checkpoint is that column's message; the other modes are not touched.
+
 Collections are indexed hybrid (each point also holds its BM25 sparse vector; an older dense-only collection is
 upgraded in place, without re-encoding), so every mode can answer with ``hybrid=True``: dense + BM25 fused in Qdrant.
 
@@ -18,6 +24,8 @@ Example::
     result = engine.answer("laser", "How do I catch two exceptions at once?", "pydoc-64", top_k=4, steps=3,
                            hybrid=True)
     result.answer, result.timings, result.hits[0].title, result.error
+    agentic = engine.answer("latentrag", "How do I catch two exceptions at once?", "pydoc-64", decode=True)
+    [(step.number, step.subquery, [hit.title for hit in step.hits]) for step in agentic.steps], agentic.timings
 """
 
 from __future__ import annotations
@@ -51,6 +59,10 @@ logger = logging.getLogger(__name__)
 
 #: The stages whose latency a column shows, in order (a hybrid query's BM25 vector, well under 1 ms, is not shown).
 STAGES = ("rewrite", "encode", "search", "generate")
+#: The stages of an agent's column (`laser_rag.latentrag.agent`), in order; ``decode`` follows when latent
+#: decoding is on.
+AGENT_STAGES = ("prefill", "thought", "subquery", "retrieval", "answer")
+AGENT_OPTIONAL_STAGES = ("decode",)
 #: Documents encoded and stored between two progress reports (and written before the next are encoded).
 INDEX_BATCH = 8
 Progress = Callable[[float, str], None]
@@ -58,8 +70,10 @@ Progress = Callable[[float, str], None]
 
 @dataclass
 class ModeResult:
-    """One mode's answer to one question. ``timings`` maps each of `STAGES` to ms (those that ran);
-    ``error`` is a message for the user when the mode failed (hits may still be there)."""
+    """One mode's answer to one question. ``timings`` maps each of the mode's `stages` to ms (those that ran; an
+    agent's ``decode`` too when it decoded); ``error`` is a message for the user when the mode failed (hits may
+    still be there). An agent mode also fills ``steps`` (`laser_rag.latentrag.LatentStep`: each retrieval's hits
+    and, with decoding, its thought and subquery as text), ``forward_passes`` and ``final_thought``."""
 
     mode: RetrievalMode
     answer: str = ""
@@ -67,6 +81,9 @@ class ModeResult:
     timings: dict[str, float] = field(default_factory=dict)
     rationale: str | None = None
     error: str | None = None
+    steps: list[Any] = field(default_factory=list)
+    forward_passes: int | None = None
+    final_thought: str | None = None
 
 
 def collection_modes() -> list[RetrievalMode]:
@@ -75,8 +92,18 @@ def collection_modes() -> list[RetrievalMode]:
 
 
 def thinks(chosen: ModePreset) -> bool:
-    """Whether the K slider applies to a mode: it embeds the query itself with the encoder's own latent steps."""
-    return chosen.num_thinking_steps is None and not chosen.rewrites
+    """Whether the K slider applies to a mode: it embeds the query itself with the encoder's own latent steps
+    (not an agent mode: its agent embeds its own latent subqueries)."""
+    return chosen.num_thinking_steps is None and not chosen.rewrites and chosen.agent is None
+
+
+def stages(mode: RetrievalMode | str) -> tuple[str, ...]:
+    """The stages a mode's column always shows, in order: `AGENT_STAGES` for an agent mode, else `STAGES`."""
+    return AGENT_STAGES if preset(mode).agent is not None else STAGES
+
+
+class AgentNotFound(Exception):
+    """An agent mode's checkpoint is not there (a message for its column, not a failure to log)."""
 
 
 class Engine:
@@ -161,8 +188,9 @@ class Engine:
         return encoder if isinstance(encoder, LaSEREncoder) else None
 
     def preload(self) -> None:
-        """Load every encoder and the generator and run each once, so that the first question's latencies are
-        not those of a cold start (under the answer lock: a question asked meanwhile waits, then is timed fairly)."""
+        """Load every encoder, the generator and each agent that is there and run each model once, so that the
+        first question's latencies are not those of a cold start (under the answer lock: a question asked
+        meanwhile waits, then is timed fairly)."""
         try:
             with self._answer_lock:
                 for mode in collection_modes():
@@ -170,6 +198,47 @@ class Engine:
                 self.generator().generate("Hello", max_new_tokens=1)
         except Exception:  # the failing mode reports it again when asked
             logger.exception("preloading the models failed")
+        for chosen in MODES.values():
+            if chosen.agent is None:
+                continue
+            try:
+                with self._answer_lock:
+                    self.agent_model(chosen)
+            except AgentNotFound as exc:
+                logger.warning("%s", exc)
+            except Exception:
+                logger.exception("preloading the %s agent failed", chosen.mode.value)
+
+    def agent_checkpoint(self, chosen: ModePreset) -> Path:
+        """The folder of an agent mode's checkpoint (`AppSettings.agent_source`); `AgentNotFound` if absent."""
+        from laser_rag.latentrag import BUILTIN_CHECKPOINT
+        from laser_rag.latentrag.config import CONFIG_NAME
+
+        source = self.settings.agent_source(chosen)
+        path = BUILTIN_CHECKPOINT if source in ("builtin:latentrag", "builtin") else Path(source).expanduser()
+        if not (path / CONFIG_NAME).is_file():
+            shown = source if source.startswith("builtin") else path.name
+            raise AgentNotFound(
+                f"LatentRAG checkpoint not found ({shown}): train one with `laser-rag train-latentrag`, then start "
+                f"the app with --latentrag-checkpoint FOLDER (or set $LASER_RAG_LATENTRAG_CHECKPOINT).")
+        return path
+
+    def agent_model(self, chosen: ModePreset):
+        """An agent mode's model (`laser_rag.latentrag.load_model`: loaded once per process)."""
+        from laser_rag.latentrag import load_model
+
+        return load_model(self.agent_checkpoint(chosen))
+
+    def agent(self, mode: RetrievalMode | str, corpus: Corpus, *, decode: bool = False):
+        """An agent mode's `laser_rag.latentrag.LatentRAG` over the corpus's collection of that mode (the engine's
+        Qdrant client). `AgentNotFound` without its checkpoint; `CollectionMismatchError` if the checkpoint's
+        reference retriever is not the encoder the collection was indexed with."""
+        from laser_rag.latentrag import open_agent
+
+        chosen = preset(mode)
+        model = self.agent_model(chosen)
+        name = store.collection_name(corpus.key, self.encoder(chosen.mode).label)
+        return open_agent(corpus.key, client=self.client, model=model, collection=name, decode=decode)
 
     def is_indexed(self, corpus: Corpus) -> bool:
         """Whether every collection of the corpus exists, was built by today's encoder, has its sparse vectors and
@@ -260,9 +329,11 @@ class Engine:
 
     # ------------------------------------------------------------------ answering
     def answer(self, mode: RetrievalMode | str, question: str, key: str, *, top_k: int = 4,
-               steps: int | None = None, hybrid: bool = False) -> ModeResult:
+               steps: int | None = None, hybrid: bool = False, decode: bool = False) -> ModeResult:
         """Retrieve and generate in one mode; ``steps`` (K) applies to the thinking modes only; ``hybrid`` fuses
-        the mode's dense ranking with BM25's. Every failure ends up in ``ModeResult.error``."""
+        the mode's dense ranking with BM25's. An agent mode answers with its agent instead (`agent`;
+        ``top_k``, ``steps`` and ``hybrid`` do not apply, ``decode`` turns its latents into text). Every failure
+        ends up in ``ModeResult.error``."""
         chosen = preset(mode)
         result = ModeResult(chosen.mode)
         if not question or not question.strip():
@@ -273,23 +344,42 @@ class Engine:
             if not self.is_indexed(corpus):
                 result.error = "This corpus is not indexed yet: press Ask again to index it."
                 return result
+            if chosen.agent is not None:
+                return self._answer_with_agent(chosen, question.strip(), corpus, result, decode)
             with self._answer_lock:
                 rag = self._rag(chosen, corpus, top_k, hybrid)
                 steps = steps if self._thinking_encoder(chosen) is not None else None
                 answer = rag.ask(question.strip(), num_thinking_steps=steps)
             result.answer, result.hits, result.rationale = answer.text, answer.hits, answer.rationale
-            result.timings = _stage_timings(answer.timings)
+            result.timings = _stage_timings(answer.timings, STAGES)
             if not result.answer:
                 result.error = "The model wrote an empty answer."
         except GenerationError as exc:
             if exc.retrieval is not None:
                 result.hits, result.rationale = exc.retrieval.hits, exc.retrieval.rationale
-                result.timings = _stage_timings(exc.retrieval.timings)
+                result.timings = _stage_timings(exc.retrieval.timings, STAGES)
             result.error = f"Generation failed: {exc}"
             result.answer = exc.partial if isinstance(exc, GenerationTimeout) else ""
         except Exception as exc:
             logger.exception("%s mode failed", chosen.mode.value)
             result.error = _message(exc)
+        return result
+
+    def _answer_with_agent(self, chosen: ModePreset, question: str, corpus: Corpus, result: ModeResult,
+                           decode: bool) -> ModeResult:
+        try:
+            with self._answer_lock:
+                answer = self.agent(chosen.mode, corpus, decode=decode).ask(question, decode=decode)
+        except AgentNotFound as exc:
+            result.error = str(exc)
+            return result
+        result.answer, result.hits = answer.text, answer.hits
+        result.steps = list(getattr(answer, "steps", []))
+        result.forward_passes = getattr(answer, "forward_passes", None)
+        result.final_thought = getattr(answer, "final_thought", None)
+        result.timings = _stage_timings(answer.timings, AGENT_STAGES + AGENT_OPTIONAL_STAGES)
+        if not result.answer:
+            result.error = "The model wrote an empty answer."
         return result
 
     def _rag(self, chosen: ModePreset, corpus: Corpus, top_k: int, hybrid: bool = False) -> RAG:
@@ -301,8 +391,9 @@ class Engine:
         return RAG(retriever, generator, k=top_k, generation=self.settings.generation)
 
 
-def _stage_timings(timings: dict[str, float]) -> dict[str, float]:
-    return {stage: timings[f"{stage}_ms"] for stage in STAGES if f"{stage}_ms" in timings}
+def _stage_timings(timings: dict[str, float], shown: Sequence[str]) -> dict[str, float]:
+    """``{"<stage>_ms": ms}`` -> ``{stage: ms}`` for the ``shown`` stages that ran, in that order."""
+    return {stage: timings[f"{stage}_ms"] for stage in shown if f"{stage}_ms" in timings}
 
 
 def _message(exc: Exception) -> str:
@@ -311,4 +402,5 @@ def _message(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-__all__: Sequence[str] = ["STAGES", "AppSettings", "Engine", "ModeResult", "collection_modes", "thinks"]
+__all__: Sequence[str] = ["AGENT_STAGES", "STAGES", "AgentNotFound", "AppSettings", "Engine", "ModeResult",
+                          "collection_modes", "stages", "thinks"]

@@ -16,11 +16,17 @@ from laser_rag.llm import GenerationConfig
 from laser_rag.modes import ModePreset
 
 DATA_DIR_ENV = "LASER_RAG_APP_DIR"
+LATENTRAG_CHECKPOINT_ENV = "LASER_RAG_LATENTRAG_CHECKPOINT"
 
 
 def default_data_dir() -> Path:
     """``$LASER_RAG_APP_DIR``, else ``<user data dir>/laser_rag/app``."""
     return Path(os.environ.get(DATA_DIR_ENV) or Path(platformdirs.user_data_dir("laser_rag")) / "app")
+
+
+def default_latentrag_checkpoint() -> str:
+    """``$LASER_RAG_LATENTRAG_CHECKPOINT``, else ``builtin:latentrag`` (the shipped checkpoint)."""
+    return os.environ.get(LATENTRAG_CHECKPOINT_ENV) or "builtin:latentrag"
 
 
 @dataclass
@@ -46,6 +52,10 @@ class AppSettings:
     basic_model: Optional[str] = field(default=None, metadata={
         "help": "Encoder of the basic and rewrite modes: a LaSER checkpoint, a hub id or a sentence-transformers "
                 "model (e.g. all-minilm-l6-v2). Default: builtin:basic."})
+    latentrag_checkpoint: str = field(default_factory=default_latentrag_checkpoint, metadata={
+        "help": "The agent of the latentrag mode: a LatentRAG checkpoint folder (laser-rag train-latentrag writes "
+                f"one). Default: ${LATENTRAG_CHECKPOINT_ENV}, else builtin:latentrag, the shipped one.",
+        "show_default": False})
     concurrency: int = field(default=4, metadata={
         "help": "Requests served at once (answers still take turns on the CPU).", "min": 1})
     threads: Optional[int] = field(default=None, metadata={
@@ -62,3 +72,10 @@ class AppSettings:
         """The encoder the user picked for a mode (``--<mode>-model`` of the mode whose collection it searches),
         or None for the preset's default."""
         return getattr(self, f"{chosen.collection_mode.value}_model", None)
+
+    def agent_source(self, chosen: ModePreset) -> str | None:
+        """The agent checkpoint of a mode that answers with one (``--<mode>-checkpoint``, else the preset's
+        ``agent``); None for the other modes."""
+        if chosen.agent is None:
+            return None
+        return getattr(self, f"{chosen.mode.value}_checkpoint", None) or chosen.agent

@@ -1,5 +1,9 @@
 """The Gradio Blocks app: one question, one column per retrieval mode of the registry (basic, LaSER,
-rewrite-then-retrieve).
+rewrite-then-retrieve, LatentRAG).
+
+An agent mode's column (LatentRAG) shows its retrieval steps instead of one list of passages: each step's documents
+and, with *Decode latent thoughts* on, its latent thought and subquery turned back into text; its latency chart has
+the agent's own stages (prefill, thought, subquery, retrieval, answer, and decode when decoding).
 
 Pressing Ask runs, in order: indexing the chosen corpus if it is new (a progress bar), then each mode, each its own
 event writing only its own column, so a failing mode shows its error there while the others answer. Uploads are
@@ -19,7 +23,7 @@ import pandas as pd
 from laser_rag.errors import CorpusError
 from laser_rag.modes import MODES, ModePreset, preset
 from laser_rag_app.corpora import ACCEPTED_SUFFIXES, MAX_UPLOAD_BYTES, example_questions
-from laser_rag_app.engine import STAGES, Engine, ModeResult
+from laser_rag_app.engine import AGENT_OPTIONAL_STAGES, STAGES, Engine, ModeResult, stages
 from laser_rag_app.settings import AppSettings
 
 logger = logging.getLogger(__name__)
@@ -31,18 +35,25 @@ CSS = """
 .hit-head { display: flex; justify-content: space-between; gap: 0.5em; font-weight: 600; }
 .hit-score { font-family: var(--font-mono); font-weight: 400; color: var(--body-text-color-subdued); }
 .hit-text { font-size: 0.9em; color: var(--body-text-color-subdued); }
+.step { margin-bottom: 0.8em; }
+.step-head { font-weight: 600; margin-bottom: 0.2em; }
+.latent { font-size: 0.9em; font-style: italic; margin-bottom: 0.2em; }
 """
 HEADER = """# laser_rag: {count} ways to retrieve, side by side
 Ask one question: each column retrieves the top-k passages its own way, then the same local LLM answers from
-them. {modes}. K below changes LaSER's latent steps on the query side only; *Hybrid* fuses each column's dense
-ranking with BM25 (inside Qdrant). Latencies are wall-clock milliseconds on this machine; the modes run one after
-another.
+them{agents}. {modes}. K below changes LaSER's latent steps on the query side only; *Hybrid* fuses each column's
+dense ranking with BM25 (inside Qdrant). Latencies are wall-clock milliseconds on this machine; the modes run one
+after another.
 """
+AGENT_NOTE = ("Top-k, K and Hybrid do not apply here: the agent retrieves its checkpoint's own top-k (dense) at "
+              "each step, then answers with its own LLM.")
 
 
 def _header() -> str:
     modes = "; ".join(f"**{p.title}**: {p.description}" for p in MODES.values())
-    return HEADER.format(count=len(MODES), modes=modes)
+    agents = [p.title for p in MODES.values() if p.agent is not None]
+    agents = f" ({', '.join(agents)}: a fine-tuned LLM retrieves over several steps and answers)" if agents else ""
+    return HEADER.format(count=len(MODES), modes=modes, agents=agents)
 
 
 def build_app(engine: Engine) -> gr.Blocks:
@@ -61,6 +72,11 @@ def build_app(engine: Engine) -> gr.Blocks:
             top_k = gr.Slider(1, 10, value=4, step=1, label="Top-k passages", elem_id="top-k", scale=2)
             hybrid = gr.Checkbox(False, label="Hybrid (dense + BM25)", elem_id="hybrid", scale=1,
                                  info="every column: its dense ranking fused with BM25's")
+            agents = [p.title for p in MODES.values() if p.agent is not None]
+            decode = gr.Checkbox(False, label="Decode latent thoughts", elem_id="decode", scale=1,
+                                 visible=bool(agents),
+                                 info=f"{', '.join(agents) or 'agent'}: each step's latent thought and subquery "
+                                      "as text (slower)")
         status = gr.Markdown(elem_id="corpus-status", min_height=60)
         for label, questions in example_questions().items():
             gr.Examples([[q] for q in questions], inputs=[question], label=label)
@@ -75,7 +91,7 @@ def build_app(engine: Engine) -> gr.Blocks:
             for mode, chosen in MODES.items():
                 columns[mode] = _column(chosen)
 
-        inputs = [question, corpus, top_k, steps, hybrid]
+        inputs = [question, corpus, top_k, steps, hybrid, decode]
         demo.load(_describe_handler(engine), corpus, status, api_name=False)
         corpus.change(_describe_handler(engine), corpus, status, api_name=False)
         upload.upload(_upload_handler(engine), upload, [upload_status, corpus, upload], api_name="upload",
@@ -97,14 +113,17 @@ def _choices(engine: Engine) -> list[tuple[str, str]]:
 
 
 def _column(chosen: ModePreset) -> list[gr.components.Component]:
-    """A mode's column: answer, latency numbers, latency chart, hits (and the LLM's reasoning if it rewrites)."""
+    """A mode's column: answer, latency numbers, latency chart, hits (and the LLM's reasoning if it rewrites; an
+    agent's retrieval steps in place of the hits)."""
     name = chosen.mode.value
     with gr.Column(elem_id=f"column-{name}", min_width=280):
-        gr.Markdown(f"### {chosen.title}\n{chosen.description[:1].upper()}{chosen.description[1:]}.")
+        note = f"\n\n*{AGENT_NOTE}*" if chosen.agent is not None else ""
+        gr.Markdown(f"### {chosen.title}\n{chosen.description[:1].upper()}{chosen.description[1:]}.{note}")
         answer = gr.Textbox(label="Answer", elem_id=f"answer-{name}", lines=3, interactive=False)
         latency = gr.Markdown(elem_id=f"latency-{name}")
-        chart = gr.BarPlot(_chart_data({}), x="stage", y="ms", sort=list(STAGES), label="Latency per stage (ms)",
-                           x_title=" ", y_title="ms", height=190, elem_id=f"chart-{name}")
+        chart = gr.BarPlot(_chart_data({}, stages(chosen.mode)), x="stage", y="ms", sort=_stage_order(chosen),
+                           label="Latency per stage (ms)", x_title=" ", y_title="ms", height=190,
+                           elem_id=f"chart-{name}")
         outputs = [answer, latency, chart]
         if chosen.rewrites:
             outputs.append(gr.Textbox(label="The LLM's reasoning (appended to the query)", lines=3,
@@ -113,8 +132,13 @@ def _column(chosen: ModePreset) -> list[gr.components.Component]:
     return outputs
 
 
+def _stage_order(chosen: ModePreset) -> list[str]:
+    """Every stage a mode's chart can show, in order (an agent's optional ones last)."""
+    return [*stages(chosen.mode), *(AGENT_OPTIONAL_STAGES if chosen.agent is not None else ())]
+
+
 def _clear():
-    return [value for _ in MODES for value in ("", "", _chart_data({}))]
+    return [value for mode in MODES for value in ("", "", _chart_data({}, stages(mode)))]
 
 
 def _describe_handler(engine: Engine):
@@ -143,8 +167,9 @@ def _prepare_handler(engine: Engine):
 
 
 def _mode_handler(engine: Engine, mode):
-    def run(question: str, corpus: str, top_k: float, steps: float, hybrid: bool = False):
-        result = engine.answer(mode, question, corpus, top_k=int(top_k), steps=int(steps), hybrid=bool(hybrid))
+    def run(question: str, corpus: str, top_k: float, steps: float, hybrid: bool = False, decode: bool = False):
+        result = engine.answer(mode, question, corpus, top_k=int(top_k), steps=int(steps), hybrid=bool(hybrid),
+                               decode=bool(decode))
         return render(result)
 
     run.__name__ = f"ask_{mode.value}"
@@ -177,28 +202,55 @@ def _upload_handler(engine: Engine):
 
 def render(result: ModeResult) -> list:
     """A `ModeResult` as the values of its column's components."""
-    values = [result.answer, latency_markdown(result), _chart_data(result.timings)]
-    if preset(result.mode).rewrites:
+    chosen = preset(result.mode)
+    values = [result.answer, latency_markdown(result), _chart_data(result.timings, stages(result.mode))]
+    if chosen.rewrites:
         values.append(result.rationale or "")
-    values.append(hits_html(result.hits))
+    values.append(steps_html(result) if chosen.agent is not None else hits_html(result.hits))
     return values
 
 
 def latency_markdown(result: ModeResult) -> str:
-    """The error (if any), then the total and every stage in ms: ``**Total 1,234 ms** · rewrite 0 ms · ...``."""
+    """The error (if any), then the total and every stage of the mode in ms (`laser_rag_app.engine.stages`, then
+    any other stage that ran, e.g. an agent's decode): ``**Total 1,234 ms** · rewrite 0 ms · ...``."""
     lines = []
     if result.error:
         lines.append(f"**Error:** {_escape_md(result.error)}")
     if result.timings:
-        stages = [f"{stage} {result.timings[stage]:,.0f} ms" if stage in result.timings else f"{stage} –"
-                  for stage in STAGES]
-        lines.append(" · ".join([f"**Total {sum(result.timings.values()):,.0f} ms**", *stages]))
+        shown = [f"{stage} {result.timings[stage]:,.0f} ms" if stage in result.timings else f"{stage} –"
+                 for stage in _stages_of(result.timings, stages(result.mode))]
+        lines.append(" · ".join([f"**Total {sum(result.timings.values()):,.0f} ms**", *shown]))
     return "\n\n".join(lines)
 
 
 def hits_html(hits) -> str:
     if not hits:
         return ""
+    return f'<div><strong>Retrieved passages</strong> (title, score){_hit_list(hits)}</div>'
+
+
+def steps_html(result: ModeResult) -> str:
+    """An agent's retrieval steps: per step its number, the decoded thought and subquery (when decoded), and its
+    documents (title, score, text); then the final decoded thought."""
+    if result.error and not result.steps:
+        return ""
+    passes = f", {result.forward_passes:,} forward passes" if result.forward_passes else ""
+    parts = [f'<div><strong>Retrieval steps</strong> ({len(result.steps)}{passes})']
+    if not result.steps:
+        parts.append('<p class="latent">It answered without retrieving.</p>')
+    for step in result.steps:
+        parts.append(f'<div class="step"><div class="step-head">Step {step.number}</div>')
+        if step.thought is not None:
+            parts.append(f'<div class="latent">Thought: {html.escape(step.thought) or "(empty)"}</div>')
+        if step.subquery is not None:
+            parts.append(f'<div class="latent">Subquery: {html.escape(step.subquery) or "(empty)"}</div>')
+        parts.append(_hit_list(step.hits) + "</div>")
+    if result.final_thought is not None:
+        parts.append(f'<div class="latent">Final thought: {html.escape(result.final_thought) or "(empty)"}</div>')
+    return "".join(parts) + "</div>"
+
+
+def _hit_list(hits) -> str:
     items = []
     for hit in hits:
         text = " ".join(hit.text.split())
@@ -207,11 +259,18 @@ def hits_html(hits) -> str:
             f'<li><div class="hit-head"><span class="hit-title">{html.escape(hit.title or hit.id)}</span>'
             f'<span class="hit-score">{hit.score:.3f}</span></div>'
             f'<div class="hit-text">{html.escape(snippet)}</div></li>')
-    return f'<div><strong>Retrieved passages</strong> (title, score)<ol class="hits">{"".join(items)}</ol></div>'
+    return f'<ol class="hits">{"".join(items)}</ol>'
 
 
-def _chart_data(timings: dict[str, float]) -> pd.DataFrame:
-    return pd.DataFrame({"stage": list(STAGES), "ms": [round(timings.get(stage, 0.0), 1) for stage in STAGES]})
+def _stages_of(timings: dict[str, float], shown=STAGES) -> list[str]:
+    """``shown`` (always, in order), then any other stage in ``timings``."""
+    return [*shown, *(stage for stage in timings if stage not in shown)]
+
+
+def _chart_data(timings: dict[str, float], shown=STAGES) -> pd.DataFrame:
+    """The chart's rows: every stage of ``shown`` (0 when it did not run), then any other stage in ``timings``."""
+    names = _stages_of(timings, shown)
+    return pd.DataFrame({"stage": names, "ms": [round(timings.get(stage, 0.0), 1) for stage in names]})
 
 
 def _escape_md(text: str) -> str:

@@ -1,9 +1,10 @@
-"""``laser-rag eval`` and ``laser-rag convert``: commands the core CLI picks up from the ``laser_rag.commands``
-entry points when the ``eval`` extra is installed.
+"""``laser-rag eval``, ``laser-rag eval-qa`` and ``laser-rag convert``: commands the core CLI picks up from the
+``laser_rag.commands`` entry points when the ``eval`` extra is installed.
 
 Light at import (typer and the eval's settings); the harness is imported inside the commands.
 
     laser-rag eval --dataset hotpotqa --modes bm25,basic,laser --max-queries 50 --max-docs 1000 --out report.json
+    laser-rag eval-qa --data hotpotqa --limit 50 --systems direct,naive,explicit,latentrag
     laser-rag convert hotpotqa hotpotqa-beir/
 """
 
@@ -135,5 +136,62 @@ def convert(
             raise CorpusError(str(exc)) from exc
         typer.echo(f"wrote {written} (qrels/{split}.tsv; licence in LICENSE.txt)\n"
                    f"evaluate it with: laser-rag eval --data {written} --split {split}")
+
+    run_command(body)
+
+
+def _check_systems(value: str) -> str:
+    """``--systems`` names known systems (else a usage error naming them, before anything loads)."""
+    from laser_rag_benchmarks.qa_eval import parse_systems  # light: no torch
+
+    try:
+        parse_systems(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return value
+
+
+def eval_qa(
+    data: Annotated[str, typer.Option("--data", help="A QA file (HotpotQA official layout, JSON or JSON lines; "
+                                                     "MuSiQue JSON lines) or a shared set: hotpotqa, musique, "
+                                                     "strategyqa.")],
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Only the first N questions (the corpus "
+                                                                        "stays whole).")] = None,
+    latentrag: Annotated[Optional[Path], typer.Option("--latentrag", help="A LatentRAG checkpoint folder "
+                                                                          "(default: the shipped one).")] = None,
+    explicit: Annotated[Optional[Path], typer.Option("--explicit", help="An explicit-agent checkpoint folder "
+                                                                        "(default: the shipped one).")] = None,
+    systems: Annotated[str, typer.Option("--systems", help="Comma-separated: direct, naive, explicit, latentrag, "
+                                                           "latentrag+decode.", callback=_check_systems)]
+    = "direct,naive,explicit,latentrag,latentrag+decode",
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Questions run through every system untimed "
+                                                                "first.")] = 1,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write the JSON report here (default: "
+                                                              "benchmarks/results/qa_<dataset>.json).")] = None,
+) -> None:
+    """End-to-end QA (EM, F1, retrieval success, stage latencies) of LatentRAG against the explicit agent and the
+    direct / naive baselines: one LLM, one index, the questions run interleaved."""
+    from laser_rag.cli import run_command
+
+    def body():
+        import json
+        import re
+
+        from laser_rag._util import atomic_write
+        from laser_rag.errors import CorpusError
+        from laser_rag_benchmarks.qa import load_qa
+        from laser_rag_benchmarks.qa_eval import qa_table, run_qa_eval
+        from laser_rag_benchmarks.shared import RESULTS_DIR
+
+        try:
+            qa_set = load_qa(data, limit=limit)
+        except (FileNotFoundError, ValueError) as exc:  # a missing or malformed file: the user's to fix
+            raise CorpusError(str(exc)) from exc
+        result = run_qa_eval(qa_set, latentrag_checkpoint=latentrag, explicit_checkpoint=explicit,
+                             systems=systems, warmup=warmup)
+        target = out or RESULTS_DIR / f"qa_{re.sub(r'[^A-Za-z0-9_.-]+', '_', qa_set.name)}.json"
+        atomic_write(target, json.dumps(result, indent=2) + "\n")
+        typer.echo(qa_table(result))
+        typer.echo(f"\nwrote {target}")
 
     run_command(body)

@@ -6,6 +6,7 @@ The way in::
     from laser_rag import LaSEREmbedding                  # LlamaIndex BaseEmbedding
     from laser_rag import LaSEREmbeddings, LaSERRetriever # LangChain
     from laser_rag import open_retriever, RAG             # the retrieval modes over Qdrant, the answer loop
+    from laser_rag import open_agent                      # LatentRAG: multi-step retrieval with latent thoughts
     from laser_rag import load_corpus                     # your files as Documents
 
 Names are imported on first use, so ``import laser_rag`` is instant and neither torch, Qdrant, LlamaIndex nor
@@ -35,6 +36,7 @@ _EXPORTS = {
     "open_retriever": "laser_rag.retrieval",
     "RAG": "laser_rag.rag",
     "Answer": "laser_rag.rag",
+    "open_agent": "laser_rag.latentrag",
     # corpora
     "Document": "laser_rag.corpus",
     "load_corpus": "laser_rag.corpus",
@@ -63,6 +65,7 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from laser_rag.integrations.langchain import LaSEREmbeddings, LaSERRetriever
     from laser_rag.integrations.llama_index import LaSEREmbedding
+    from laser_rag.latentrag import open_agent
     from laser_rag.modes import RetrievalMode
     from laser_rag.rag import RAG, Answer
     from laser_rag.retrieval import Retriever, open_retriever

@@ -284,12 +284,23 @@ def ask(
     llm_model: LlmModelOpt = "default",
     as_json: JsonOpt = False,
     hybrid: HybridOpt = False,
+    agent_checkpoint: Annotated[Optional[str], typer.Option(
+        "--agent-checkpoint", help="A trained LatentRAG checkpoint folder for --mode latentrag (default: the "
+                                   "shipped one).")] = None,
+    decode: Annotated[bool, typer.Option("--decode", help="--mode latentrag: decode the latent thoughts and "
+                                                          "subqueries into text.")] = False,
 ) -> None:
-    """Answer a question from the top-k passages, with per-stage timings."""
+    """Answer a question from the top-k passages, with per-stage timings. ``--mode latentrag``: the multi-step
+    LatentRAG agent answers (its checkpoint's own top-k and step cap; ``--decode`` shows its latent thoughts)."""
     def body():
         from laser_rag.llm import as_llm
         from laser_rag.rag import RAG
 
+        if preset(mode).agent:
+            _ask_agent(question, preset(mode), models, corpus, collection, qdrant_path, qdrant_url, api_key,
+                       checkpoint=agent_checkpoint, decode=decode, as_json=as_json,
+                       unused={"--steps": steps, "--instruction": instruction, "--hybrid": hybrid or None})
+            return
         retriever = _open(mode, models, corpus, collection, qdrant_path, qdrant_url, api_key, k=k, llm=llm,
                           llm_model=llm_model, generation=generation, hybrid=hybrid)
         rewriter = retriever.rewriter  # the rewriter's LLM also answers
@@ -305,6 +316,38 @@ def ask(
         typer.echo(_timing_line(answer.timings))
 
     run_command(body)
+
+
+def _ask_agent(question: str, chosen: ModePreset, models, corpus, collection, qdrant_path, qdrant_url, api_key, *,
+               checkpoint: str | None, decode: bool, as_json: bool, unused: dict) -> None:
+    from laser_rag import store
+    from laser_rag.latentrag import open_agent
+
+    given = [name for name, value in unused.items() if value is not None]
+    if given:
+        raise typer.BadParameter(f"{', '.join(given)} cannot apply to --mode {chosen.mode.value}: the agent "
+                                 "writes its own latent subqueries")
+    client = store.connect(qdrant_path, url=qdrant_url, api_key=api_key)
+    _announce()
+    if collection is None and corpus is None:
+        from laser_rag.retrieval import encoder_for
+
+        collection = _only_collection(client, encoder_for(chosen.mode, _source(models, chosen)).label)
+    agent = open_agent(corpus or "default", client=client, checkpoint=checkpoint or chosen.agent,
+                       collection=collection, decode=decode)
+    answer = agent.ask(question)
+    if as_json:
+        typer.echo(json.dumps(dataclasses.asdict(answer), ensure_ascii=False, indent=2))
+        return
+    typer.echo(answer.text or "(empty answer)")
+    for step in answer.steps:
+        typer.echo(f"\nstep {step.number}" + (f": {step.subquery}" if step.subquery else ""))
+        if step.thought:
+            typer.echo(f"  thought: {step.thought}")
+        _print_hits(step.hits, snippet=0)
+    if not answer.steps:
+        typer.echo("\n(answered without retrieving)")
+    typer.echo(f"{_timing_line(answer.timings)}; {answer.forward_passes} forward passes")
 
 
 @app.command()

@@ -12,7 +12,7 @@ Example::
     from laser_rag.modes import MODES, preset
 
     preset("rewrite").collection_mode          # RetrievalMode.BASIC: rewrite searches basic's collection
-    [p.title for p in MODES.values()]          # ['Basic', 'LaSER', 'Rewrite-then-retrieve']
+    [p.title for p in MODES.values()]          # ['Basic', 'LaSER', 'Rewrite-then-retrieve', 'LatentRAG (multi-step)']
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ class RetrievalMode(str, Enum):
     BASIC = "basic"
     LASER = "laser"
     REWRITE = "rewrite"
+    LATENTRAG = "latentrag"
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,10 @@ class ModePreset:
     rewrites: bool = False
     collection_mode: RetrievalMode | None = None  # None: ``mode`` (set in __post_init__)
     num_thinking_steps: int | None = None
+    #: A multi-step agent answers in this mode (`laser_rag.latentrag`: the checkpoint it loads); its collection is
+    #: ``encoder``'s (the agent's reference retriever indexes the documents), and a plain `Retriever` of the preset
+    #: is the single-step baseline on that same index.
+    agent: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", RetrievalMode(self.mode))
@@ -62,6 +67,9 @@ MODES: dict[RetrievalMode, ModePreset] = {entry.mode: entry for entry in (
     ModePreset(RetrievalMode.REWRITE, "Rewrite-then-retrieve",
                "an LLM writes a short rationale, then the basic encoder reads query + rationale in one pass",
                encoder="builtin:basic", num_thinking_steps=1, rewrites=True, collection_mode=RetrievalMode.BASIC),
+    ModePreset(RetrievalMode.LATENTRAG, "LatentRAG (multi-step)",
+               "the LLM thinks and writes its subqueries as latent tokens projected into the retriever, up to 4 "
+               "retrievals, then answers", encoder="all-minilm-l6-v2", agent="builtin:latentrag"),
 )}
 
 

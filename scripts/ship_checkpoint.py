@@ -3,6 +3,8 @@
 
     python scripts/ship_checkpoint.py runs/laser laser-smollm2-135m     # the embedded default (builtin:laser)
     python scripts/ship_checkpoint.py runs/basic basic-smollm2-135m     # builtin:basic
+    python scripts/ship_checkpoint.py runs/latentrag latentrag-smollm2-135m            # builtin:latentrag
+    python scripts/ship_checkpoint.py runs/explicit-agent explicit-agent-smollm2-135m  # the eval's explicit agent
 
 Training never writes into the installed package; this copies a run's ``final/`` adapter and ``laser_config.json``
 into ``laser_rag/checkpoints/<name>/`` of this repository, after checking that the run finished, that the
@@ -23,6 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = ROOT / "laser_rag" / "checkpoints"
 FILES = ("laser_config.json", "adapter_config.json", "adapter_model.safetensors")
 MAX_ADAPTER_BYTES = 10_000_000
+#: A LatentRAG run ships its whole final/ folder: two LoRA adapters, the projectors and the special embeddings (bf16).
+LATENTRAG_CONFIG = "latentrag_config.json"
+MAX_LATENTRAG_BYTES = 32_000_000
 
 
 def ship(
@@ -36,6 +41,8 @@ def ship(
     final = run if run.name == "final" else run / "final"
     if not (final.parent / "summary.json").is_file():
         raise typer.BadParameter(f"{final.parent} has no summary.json: the run has not finished (or is no run)")
+    if (final / LATENTRAG_CONFIG).is_file():
+        return _ship_latentrag(final, name, into)
     missing = [f for f in FILES if not (final / f).is_file()]
     if missing:
         raise typer.BadParameter(f"{final} lacks {', '.join(missing)}")
@@ -52,6 +59,28 @@ def ship(
     for file in FILES:
         atomic_write(target / file, (final / file).read_bytes())
     typer.echo(f"shipped {final} -> {target} ({size / 1e6:.1f} MB adapter, backbone {base})")
+    return target
+
+
+def _ship_latentrag(final: Path, name: str, into: Path) -> Path:
+    from laser_rag._util import atomic_write
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", name):
+        raise typer.BadParameter(f"{name!r}: use lower-case letters, digits, '.', '_' and '-'")
+    config = json.loads((final / LATENTRAG_CONFIG).read_text())
+    for key in ("base_model", "retriever"):
+        value = config.get(key) or ""
+        if value and not value.startswith("pkg:") and (Path(value).is_absolute() or Path(value).exists()):
+            raise typer.BadParameter(f"the checkpoint's {key} is a local path ({value}): users will not have it")
+    files = sorted(f for f in final.rglob("*") if f.is_file() and f.suffix in (".json", ".safetensors"))
+    size = sum(f.stat().st_size for f in files)
+    if size > MAX_LATENTRAG_BYTES:
+        raise typer.BadParameter(f"the checkpoint is {size / 1e6:.1f} MB, over the {MAX_LATENTRAG_BYTES / 1e6:.0f} "
+                                 "MB a shipped LatentRAG checkpoint may take")
+    target = into / name
+    for file in files:
+        atomic_write(target / file.relative_to(final), file.read_bytes())
+    typer.echo(f"shipped {final} -> {target} ({size / 1e6:.1f} MB, {len(files)} files)")
     return target
 
 

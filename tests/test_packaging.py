@@ -24,6 +24,8 @@ COMMANDS = {
     "train": "laser_rag_training.cli:train",
     "eval": "laser_rag_benchmarks.cli:eval_",
     "convert": "laser_rag_benchmarks.cli:convert",
+    "train-latentrag": "laser_rag_training.cli:train_latentrag",
+    "eval-qa": "laser_rag_benchmarks.cli:eval_qa",
 }
 
 
@@ -60,8 +62,14 @@ def test_wheel_carries_checkpoints_and_training_configs(wheel):
     for checkpoint in ("laser-smollm2-135m", "basic-smollm2-135m"):
         for file in ("adapter_model.safetensors", "adapter_config.json", "laser_config.json"):
             assert f"laser_rag/checkpoints/{checkpoint}/{file}" in names
+    for file in ("latentrag_config.json", "latentrag_modules.safetensors", "llm_adapter/adapter_model.safetensors",
+                 "llm_adapter/adapter_config.json", "retriever_adapter/adapter_model.safetensors"):
+        assert f"laser_rag/checkpoints/latentrag-smollm2-135m/{file}" in names
+    assert "laser_rag/checkpoints/explicit-agent-smollm2-135m/llm_adapter/adapter_model.safetensors" in names
     assert "laser_rag_training/configs/laser.yaml" in names
     assert "laser_rag_training/configs/tiny.yaml" in names
+    assert "laser_rag_training/configs/latentrag.yaml" in names
+    assert "laser_rag/latentrag/agent.py" in names and "laser_rag_training/latentrag/train.py" in names
     assert "laser_rag_app/cli.py" in names and "laser_rag_training/cli.py" in names
 
 

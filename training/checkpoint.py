@@ -43,6 +43,15 @@ def run_lock(run: Path) -> Iterator[None]:
         lock.release()
 
 
+def seed_run(seed: int, threads: int = 0) -> None:
+    """Fix torch's threads (0: its default) and seed Python's, numpy's and torch's RNGs at the start of a run."""
+    if threads:
+        torch.set_num_threads(threads)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
 def rng_state() -> dict[str, Any]:
     return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
 

@@ -17,16 +17,39 @@ def train(
     = None,
 ) -> None:
     """Train (or resume) a LaSER encoder: dual-view self-distillation with LoRA (needs the train extra)."""
+    from laser_rag_training.config import TrainConfig
+
+    _run(TrainConfig, "laser_rag_training.train", config, overrides)
+
+
+def _run(config_class, module: str, config: Path | None, overrides: list[str] | None) -> None:
+    """Load ``config_class`` from the file and ``--set`` overrides, then ``module.train`` it; print the result."""
+    import importlib
+
     from laser_rag.cli import run_command
 
     def body() -> None:
-        from laser_rag_training.config import load_config
-        from laser_rag_training.train import train as run
+        from laser_rag_training.config import parse_overrides
 
         try:
-            settings = load_config(config, overrides or [])
+            settings = config_class.load(config, **parse_overrides(overrides or []))
         except ValueError as exc:  # pydantic's ValidationError is one: name the field, no traceback
             raise typer.BadParameter(str(exc), param_hint="--config/--set") from None
-        typer.echo(run(settings))
+        typer.echo(importlib.import_module(module).train(settings))
 
     run_command(body)
+
+
+def train_latentrag(
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", exists=True, dir_okay=False,
+                                                   help="A JSON/YAML LatentRAG training config "
+                                                        "(training/configs/latentrag*.yaml); default: the built-in "
+                                                        "defaults.")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config field, KEY=VALUE "
+                                                                          "(repeatable; values read as YAML).")]
+    = None,
+) -> None:
+    """Train (or resume) LatentRAG, or with system=explicit the explicit agent it is compared with."""
+    from laser_rag_training.latentrag.config import LatentRAGTrainConfig
+
+    _run(LatentRAGTrainConfig, "laser_rag_training.latentrag.train", config, overrides)

@@ -182,25 +182,36 @@ class TrainConfig:
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: Any) -> TrainConfig:
         """A config from a JSON or YAML file (or the defaults when ``path`` is None), with ``overrides`` on top."""
-        data: dict[str, Any] = {}
-        if path is not None:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}  # YAML reads JSON too
-            if not isinstance(data, dict):
-                raise ValueError(f"{path}: expected a mapping of config fields")
-        data.update(overrides)
-        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown training config fields: {unknown}")
-        return cls(**data)
+        return cls(**config_fields(cls, path, overrides, "training"))
 
     def check_resumes(self, saved: dict[str, Any]) -> None:
         """Refuse to continue the run saved with ``saved`` (its `to_dict`) under settings this objective reads."""
-        ignore = RESUMABLE_FIELDS | self.objective.unused_fields
-        current, defaults = self.to_dict(), TrainConfig().to_dict()  # fields added since a run keep their default
-        changed = sorted(k for k in current if k not in ignore and saved.get(k, defaults[k]) != current[k])
-        if changed:
-            raise TrainingError(f"{self.output_dir} holds a run with other settings ({', '.join(changed)}): "
-                             "resume with the same config, or pick another output_dir")
+        check_same_settings(self, saved, RESUMABLE_FIELDS | self.objective.unused_fields)
+
+
+def config_fields(cls: type, path: str | Path | None, overrides: dict[str, Any], what: str) -> dict[str, Any]:
+    """The fields of a ``cls`` config from a JSON or YAML file (or none), with ``overrides`` on top; a ValueError
+    names unknown fields (``what``: the kind of config, for the message)."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}  # YAML reads JSON too
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping of config fields")
+    data.update(overrides)
+    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise ValueError(f"unknown {what} config fields: {unknown}")
+    return data
+
+
+def check_same_settings(config: Any, saved: dict[str, Any], ignore: frozenset[str]) -> None:
+    """TrainingError unless ``config`` agrees with the run config ``saved`` (a `to_dict`) outside ``ignore``; fields
+    added since that run was saved count at their defaults."""
+    current, defaults = config.to_dict(), type(config)().to_dict()
+    changed = sorted(k for k in current if k not in ignore and saved.get(k, defaults[k]) != current[k])
+    if changed:
+        raise TrainingError(f"{config.output_dir} holds a run with other settings ({', '.join(changed)}): "
+                            "resume with the same config, or pick another output_dir")
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:

@@ -18,14 +18,13 @@ import random
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from laser_rag import _models
 from laser_rag._util import atomic_write
 from laser_rag.encoders import LaSEREncoder
-from laser_rag_training.checkpoint import append_jsonl, resume, run_lock, save_checkpoint, truncate_log
+from laser_rag_training.checkpoint import append_jsonl, resume, run_lock, save_checkpoint, seed_run, truncate_log
 from laser_rag_training.config import TrainConfig, save_config
 from laser_rag_training.data import build_training_set, make_batch, plan_batches
 from laser_rag_training.model import LaSERModel
@@ -49,11 +48,7 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path:
 def _train(config: TrainConfig, run: Path, stop_after: int | None) -> Path:
     from transformers import get_linear_schedule_with_warmup
 
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    random.seed(config.seed)
-    np.random.seed(config.seed)
-    torch.manual_seed(config.seed)
+    seed_run(config.seed, config.threads)
 
     sources = [name for name, weight in config.datasets.items() if weight > 0]
     data = build_training_set(sources, config.negatives_depth).limit(config.max_examples_per_source)
@@ -83,17 +78,10 @@ def _train(config: TrainConfig, run: Path, stop_after: int | None) -> Path:
             losses = model(batch, config.loss_weights(step / len(plan)))
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm or float("inf"))
-        optimizer.step()
-        scheduler.step()
         step += 1
-        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
-        progress.update(step=step, elapsed=progress["elapsed"] + seconds,
-                        cpu_elapsed=progress["cpu_elapsed"] + cpu_seconds)
-        record = {"step": step, **{k: round(v.item(), 6) for k, v in losses.items()},
-                  "lr": scheduler.get_last_lr()[0], "grad_norm": round(float(grad_norm), 4),
-                  "source": batch.examples[0].source, "docs": len(batch.doc_ids), "seconds": round(seconds, 3),
-                  "cpu_seconds": round(cpu_seconds, 3)}
+        record = {"step": step, **apply_step(optimizer, scheduler, trainable, config.max_grad_norm, losses, progress,
+                                             started, cpu_started),
+                  "lr": scheduler.get_last_lr()[0], "source": batch.examples[0].source, "docs": len(batch.doc_ids)}
         append_jsonl(run / "log.jsonl", record)
         bar.update(1)
         bar.set_postfix(loss=f"{record['loss']:.3f}", s_per_step=f"{progress['elapsed'] / step:.1f}")
@@ -138,6 +126,20 @@ def _evaluate(model: LaSERModel, config: TrainConfig) -> dict[str, dict[str, flo
         metrics = evaluate(model.encoder, config.eval_sets)
     model.train(was_training)
     return metrics
+
+
+def apply_step(optimizer, scheduler, trainable, max_grad_norm: float, losses: dict, progress: dict, started: float,
+               cpu_started: float) -> dict:
+    """Clip the gradient, step the optimizer and the schedule, count the step's time into ``progress``; the log
+    fields of the step (its losses, gradient norm, wall and CPU seconds)."""
+    grad_norm = torch.nn.utils.clip_grad_norm_(trainable, max_grad_norm or float("inf"))
+    optimizer.step()
+    scheduler.step()
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    progress.update(step=progress.get("step", 0) + 1, elapsed=progress["elapsed"] + seconds,
+                    cpu_elapsed=progress["cpu_elapsed"] + cpu_seconds)
+    return {**{k: round(v.item(), 6) for k, v in losses.items()}, "grad_norm": round(float(grad_norm), 4),
+            "seconds": round(seconds, 3), "cpu_seconds": round(cpu_seconds, 3)}
 
 
 def mixed_precision(mode: str, device: torch.device) -> tuple[torch.autocast, str]:

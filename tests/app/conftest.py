@@ -90,16 +90,49 @@ def tiny_laser(tiny_laser_dir):
 
 @pytest.fixture
 def make_engine():
-    """``make_engine(data_dir, laser=None)``: an `Engine` on the stand-ins (a hashing encoder for every collection
-    unless ``laser`` is given for the laser mode's, and an LLM that times out on rewrites)."""
+    """``make_engine(data_dir, laser=None, latentrag=None, checkpoint=None)``: an `Engine` on the stand-ins (a
+    hashing encoder for every collection unless ``laser`` / ``latentrag`` is given for that mode's, and an LLM that
+    times out on rewrites). The latentrag agent's checkpoint is ``checkpoint``, else a folder that does not exist
+    (so the tests never load the shipped one)."""
     from laser_rag_app.engine import Engine
     from laser_rag_app.settings import AppSettings
 
-    def make(data_dir, laser=None) -> Engine:
-        encoders = {"basic": HashingEncoder("basic"), "laser": laser or HashingEncoder("laser-k3")}
-        return Engine(AppSettings(data_dir=data_dir), encoders=encoders, llm=RewriteTimesOut())
+    def make(data_dir, laser=None, latentrag=None, checkpoint=None) -> Engine:
+        encoders = {"basic": HashingEncoder("basic"), "laser": laser or HashingEncoder("laser-k3"),
+                    "latentrag": latentrag or HashingEncoder("latentrag")}
+        checkpoint = checkpoint or data_dir.parent / "no-latentrag-checkpoint"
+        settings = AppSettings(data_dir=data_dir, latentrag_checkpoint=str(checkpoint))
+        return Engine(settings, encoders=encoders, llm=RewriteTimesOut())
 
     return make
+
+
+@pytest.fixture(scope="session")
+def latentrag_checkpoint(tmp_path_factory):
+    """An untrained LatentRAG checkpoint (SmolLM2-135M + all-MiniLM-L6-v2, LoRA at init, random projectors) with
+    small limits for speed: answers of at most 4 tokens, 4 decoded tokens per latent block, at most 1 retrieval.
+    Its ``<query>`` action row equals its ``<answer>`` row, so the two logits tie and argmax picks ``<query>``:
+    the agent always retrieves once, then the cap makes it answer."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    from laser_rag.latentrag.config import ANSWER, CONFIG_NAME, QUERY
+    from laser_rag.latentrag.model import MODULES_FILE
+    from laser_rag_training.latentrag.config import LatentRAGTrainConfig
+    from laser_rag_training.latentrag.train import LatentTrainer
+
+    folder = tmp_path_factory.mktemp("latentrag-untrained")
+    torch.manual_seed(0)
+    LatentTrainer(LatentRAGTrainConfig(), beta=0.03).save(folder, dtype=torch.float32)
+    config = json.loads((folder / CONFIG_NAME).read_text())
+    config.update(max_answer_tokens=4, max_decode_tokens=4, max_retrievals=1)
+    (folder / CONFIG_NAME).write_text(json.dumps(config, indent=2))
+    modules = load_file(str(folder / MODULES_FILE))
+    first = config["num_thought_tokens"] + config["num_query_tokens"]
+    modules["special"][first + QUERY] = modules["special"][first + ANSWER]
+    save_file(modules, str(folder / MODULES_FILE))
+    return folder
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """The running app in headless Chromium (Playwright), started as users start it: upload a file, ask, see one answer
 per mode with its latencies; a bad upload shows a message and changes nothing; the page reaches nothing outside the
-app.
+app. The app gets no LatentRAG checkpoint: its column says so while the other columns answer.
 
 The browser test needs Debian's Chromium (/usr/bin/chromium; no `playwright install`): without it the test skips,
 unless $CI is set. LASER_RAG_UPDATE_SCREENSHOT=1 saves docs/screenshot.png from it.
@@ -78,7 +78,8 @@ def running_app(tmp_path_factory):
     env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
         [sys.executable, "-m", "laser_rag_app", "--port", str(port), "--data-dir", str(folder / "data"),
-         "--max-new-tokens", "16", "--rewrite-max-new-tokens", "16", "--time-limit", "60", "--threads", "1"],
+         "--max-new-tokens", "16", "--rewrite-max-new-tokens", "16", "--time-limit", "60", "--threads", "1",
+         "--latentrag-checkpoint", str(folder / "no-latentrag-checkpoint")],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -118,9 +119,10 @@ def test_browser_upload_ask_an_answer_per_mode(running_app, tmp_path, notes_file
             assert "hotpot_sample.jsonl" in status.inner_text() or "notes.md" in status.inner_text()
             assert page.locator("#corpus input").input_value().startswith("Your file:")
 
+            assert not page.locator("#decode input[type=checkbox]").is_checked()
             page.locator("#question textarea").fill(question)
             page.locator("#ask").click()
-            for mode in (m.value for m in MODES):
+            for mode in (m.value for m, chosen in MODES.items() if chosen.agent is None):
                 latency = page.locator(f"#latency-{mode}")
                 latency.get_by_text("total").wait_for(timeout=150_000)
                 text = latency.inner_text()
@@ -128,6 +130,11 @@ def test_browser_upload_ask_an_answer_per_mode(running_app, tmp_path, notes_file
                 assert re.search(r"encode.*search.*generate", text, re.S), text
                 assert page.locator(f"#answer-{mode} textarea").input_value().strip(), f"{mode}: empty answer"
                 assert phrase[:30] in page.locator(f"#hits-{mode}").inner_text()
+                assert page.locator(f"#chart-{mode} canvas, #chart-{mode} svg").count() > 0
+            for mode in (m.value for m, chosen in MODES.items() if chosen.agent is not None):
+                latency = page.locator(f"#latency-{mode}")
+                latency.get_by_text("checkpoint not found").wait_for(timeout=150_000)
+                assert "laser-rag train-latentrag" in latency.inner_text()
                 assert page.locator(f"#chart-{mode} canvas, #chart-{mode} svg").count() > 0
             for mode in (m.value for m, chosen in MODES.items() if chosen.rewrites):
                 assert page.locator(f"#rationale-{mode} textarea").input_value().strip()

@@ -44,6 +44,23 @@ def test_demo_options_become_the_settings(monkeypatch, tmp_path):
     assert settings.generation == GenerationConfig(max_new_tokens=16)
 
 
+def test_the_latentrag_checkpoint_comes_from_the_option_or_the_environment(monkeypatch, tmp_path):
+    import laser_rag_app
+    from laser_rag.cli import app
+    from laser_rag.modes import preset
+
+    seen = []
+    monkeypatch.setattr(laser_rag_app, "launch", seen.append)
+    result = CliRunner().invoke(app, ["demo", "--latentrag-checkpoint", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert seen[0].latentrag_checkpoint == str(tmp_path)
+    assert seen[0].agent_source(preset("latentrag")) == str(tmp_path) and seen[0].agent_source(preset("basic")) is None
+    monkeypatch.setenv("LASER_RAG_LATENTRAG_CHECKPOINT", "/elsewhere")
+    assert AppSettings().latentrag_checkpoint == "/elsewhere"
+    monkeypatch.delenv("LASER_RAG_LATENTRAG_CHECKPOINT")
+    assert AppSettings().latentrag_checkpoint == "builtin:latentrag"
+
+
 def test_plugin_modules_are_light_to_import():
     code = ("import sys, laser_rag_app.cli, laser_rag_training.cli; "
             "print(sorted(m for m in ('torch', 'gradio', 'qdrant_client', 'transformers') if m in sys.modules))")

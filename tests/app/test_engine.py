@@ -1,17 +1,19 @@
 """The app's engine (no UI): uploads are parsed as data inside the app's folder and survive restarts, a bad file
-changes nothing, corpora are indexed lazily once per encoder, K reaches the thinking mode only, and a failing mode
-stays in its own result."""
+changes nothing, corpora are indexed lazily once per encoder, K reaches the thinking mode only, a failing mode
+stays in its own result, and the latentrag mode answers with its agent (or says that its checkpoint is missing)."""
 
 from __future__ import annotations
 
+import json
 import re
+
 import pytest
 
 from laser_rag import store
 from laser_rag.errors import CorpusError
 from laser_rag.modes import MODES, RetrievalMode
 from laser_rag_app.corpora import safe_name
-from laser_rag_app.engine import collection_modes, thinks
+from laser_rag_app.engine import collection_modes, stages, thinks
 
 
 @pytest.fixture
@@ -21,8 +23,10 @@ def data_dir(tmp_path):
 
 
 def test_modes_come_from_the_registry():
-    assert collection_modes() == [RetrievalMode.BASIC, RetrievalMode.LASER]
+    assert collection_modes() == [RetrievalMode.BASIC, RetrievalMode.LASER, RetrievalMode.LATENTRAG]
     assert [m for m, p in MODES.items() if thinks(p)] == [RetrievalMode.LASER]
+    assert stages("latentrag") == ("prefill", "thought", "subquery", "retrieval", "answer")
+    assert stages("rewrite") == ("rewrite", "encode", "search", "generate")
 
 
 def test_safe_names_stay_inside_the_folder():
@@ -156,3 +160,43 @@ def test_a_collection_indexed_before_hybrid_is_upgraded_in_place(tmp_path, data_
     after = {p.id: p.vector[""] for p in engine.client.scroll(old.collection.name, limit=100, with_vectors=True)[0]}
     assert store.VectorCollection.open_existing(engine.client, old.collection.name).hybrid
     assert before == after  # no dense vector re-encoded
+
+
+def test_without_its_checkpoint_the_latentrag_column_says_so_and_the_others_answer(
+        tmp_path, data_dir, make_engine, notes_file):
+    engine = make_engine(data_dir, checkpoint=tmp_path / "missing")
+    corpus = engine.add_upload(notes_file(tmp_path))
+    name = store.collection_name(corpus.key, engine.encoder("latentrag").label)
+    assert engine.client.count(name).count == len(engine.passages(corpus, engine.encoder("latentrag")))
+    results = {mode: engine.answer(mode, "assert statement", corpus.key, top_k=2) for mode in MODES}
+    latent = results.pop(RetrievalMode.LATENTRAG)
+    assert latent.error.startswith("LatentRAG checkpoint not found (missing): train one with "
+                                   "`laser-rag train-latentrag`")
+    assert "--latentrag-checkpoint" in latent.error and str(tmp_path) not in latent.error
+    assert not latent.answer and not latent.steps and not latent.timings
+    assert [r.answer for r in results.values()] == ["an answer", "an answer", "abc"]
+    assert results[RetrievalMode.BASIC].error is None and results[RetrievalMode.LASER].error is None
+    engine.preload()  # a missing agent is logged, never raised
+
+
+def test_latentrag_mode_answers_with_the_agent_over_the_minilm_collection(
+        tmp_path, data_dir, make_engine, minilm, latentrag_checkpoint):
+    facts = {"Assert": "The assert statement checks a condition while debugging.",
+             "Pass": "The pass statement does nothing.", "Del": "The del statement removes a name binding.",
+             "Return": "The return statement leaves a function.", "Raise": "The raise statement raises an exception."}
+    tiny = tmp_path / "statements.jsonl"
+    tiny.write_text("".join(json.dumps({"title": t, "text": x}) + "\n" for t, x in facts.items()), encoding="utf-8")
+    engine = make_engine(data_dir, latentrag=minilm, checkpoint=latentrag_checkpoint)
+    corpus = engine.add_upload(tiny)
+    name = store.collection_name(corpus.key, minilm.label)
+    assert engine.client.count(name).count == len(facts)
+    result = engine.answer("latentrag", "What does the assert statement do?", corpus.key, top_k=1, steps=5,
+                           hybrid=True, decode=True)
+    assert result.error is None, result.error
+    assert result.answer and result.forward_passes > 0
+    (step,) = result.steps  # the fixture's agent retrieves once
+    assert step.number == 1 and len(step.hits) == 3 and result.hits == step.hits  # its own top-k, not the slider's
+    assert {hit.title for hit in step.hits} <= set(facts)
+    assert isinstance(step.thought, str) and isinstance(step.subquery, str) and isinstance(result.final_thought, str)
+    assert list(result.timings) == ["prefill", "thought", "subquery", "retrieval", "answer", "decode"]
+    assert all(ms > 0 for ms in result.timings.values())

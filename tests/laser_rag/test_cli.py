@@ -254,3 +254,19 @@ def test_a_real_process_has_clean_output(minilm, tmp_path):
         assert run.stderr.startswith("laser-rag: ")
         for noise in ("Traceback", "Exception ignored", "FutureWarning", "DeprecationWarning"):
             assert noise not in run.stderr, run.stderr
+
+
+def test_ask_in_latentrag_mode_runs_the_agent(minilm, corpus, store):
+    """``--mode latentrag``: index the corpus with the agent's reference retriever, then the shipped agent answers
+    with its steps, decoded subqueries and stage timings; options that cannot apply to it are refused."""
+    indexed = invoke("index", corpus, "--corpus", "agentic", "--mode", "latentrag", *store)
+    assert indexed.exit_code == 0, indexed.output
+    result = invoke("ask", "What does the await expression do?", "--corpus", "agentic", "--mode", "latentrag",
+                    "--decode", "--json", *store)
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output[result.output.index("{"):])
+    assert answer["mode"] == "latentrag" and answer["forward_passes"] >= 3
+    assert {"prefill_ms", "thought_ms", "answer_ms", "decode_ms"} <= answer["timings"].keys()
+    assert all(step["subquery"] is not None and len(step["hits"]) == 3 for step in answer["steps"])
+    refused = invoke("ask", "x", "--corpus", "agentic", "--mode", "latentrag", "--steps", "2", *store)
+    assert refused.exit_code != 0 and "--steps" in refused.output

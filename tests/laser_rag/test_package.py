@@ -15,7 +15,7 @@ PACKAGE = Path(laser_rag.__file__).parent
 PUBLIC = [
     "LaSERConfig", "LaSEREncoder", "BaseEncoder", "load_encoder",
     "LaSEREmbedding", "LaSEREmbeddings", "LaSERRetriever",
-    "RetrievalMode", "Retriever", "open_retriever", "RAG", "Answer",
+    "RetrievalMode", "Retriever", "open_retriever", "RAG", "Answer", "open_agent",
     "Document", "load_corpus",
     "LaserRagError", "ModelNotFoundError", "CollectionMismatchError", "QdrantUnavailableError", "GenerationError",
     "TruncationWarning",

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from laser_rag.errors import TrainingError
 from laser_rag_training.config import Objective, TrainConfig, load_config, parse_overrides
@@ -15,9 +16,13 @@ CONFIGS = Path(__file__).resolve().parents[2] / "training" / "configs"
 
 
 def test_configs_load(tmp_path):
-    for path in CONFIGS.glob("*.yaml"):
-        config = TrainConfig.load(path)
+    from laser_rag_training.latentrag.config import LatentRAGTrainConfig
+
+    for path in CONFIGS.glob("*.yaml"):  # LatentRAG's configs (system: latent / explicit) load as their own kind
+        kind = LatentRAGTrainConfig if "system" in yaml.safe_load(path.read_text()) else TrainConfig
+        config = kind.load(path)
         assert config.output_dir.startswith("runs/")
+    assert LatentRAGTrainConfig.load(CONFIGS / "explicit-agent.yaml").system == "explicit"
     assert TrainConfig.load(CONFIGS / "basic.yaml").steps_per_query == 1
     assert TrainConfig.load(CONFIGS / "laser.yaml").objective is Objective.LASER
     assert TrainConfig.load(CONFIGS / "no-trajectory.yaml").loss_weights().trajectory_kd == 0
