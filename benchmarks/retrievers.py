@@ -33,8 +33,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: The two anchors evaluated beside the registered retrieval modes.
 BM25_MODE, MINILM_MODE = "bm25", "minilm"
-#: Every mode, anchors first (the order of tables).
-DEFAULT_MODES = (BM25_MODE, MINILM_MODE, *(mode.value for mode in MODES))
+#: Every single-query mode, anchors first (the order of tables). An agent mode (latentrag) is not here: it answers
+#: questions in several retrieval steps, and `laser-rag eval-qa` (`laser_rag_benchmarks.qa_eval`) measures it.
+DEFAULT_MODES = (BM25_MODE, MINILM_MODE, *(mode.value for mode, chosen in MODES.items() if chosen.agent is None))
+AGENT_MODES = tuple(mode.value for mode, chosen in MODES.items() if chosen.agent is not None)
 #: The modes that have a hybrid variant (``<mode>+hybrid``): the dense ones.
 DENSE_MODES = tuple(mode for mode in DEFAULT_MODES if mode != BM25_MODE)
 #: How deep each query's ranking goes (Recall@100 needs 100).
@@ -49,6 +51,9 @@ def parse_modes(modes: str | Sequence[str | Enum]) -> list[str]:
     parsed = []
     for name in filter(None, (name.strip().lower() for name in names)):
         base, hybrid = split_hybrid(name)
+        if base in AGENT_MODES:
+            raise ValueError(f"{base} is a multi-step agent, not a single-query retriever: measure it with "
+                             "laser-rag eval-qa")
         if base not in (DENSE_MODES if hybrid else DEFAULT_MODES):
             raise ValueError(f"unknown mode {name!r}; expected some of {', '.join(DEFAULT_MODES)}, or a dense mode "
                              f"with {HYBRID_SUFFIX} (e.g. laser{HYBRID_SUFFIX})")

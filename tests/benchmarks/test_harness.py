@@ -53,13 +53,17 @@ def test_parse_modes():
     assert parse_modes("bm25,laser,laser+hybrid,MiniLM+Hybrid") == ["bm25", "laser", "laser+hybrid", "minilm+hybrid"]
     with pytest.raises(ValueError, match="unknown mode 'bm25\\+hybrid'"):
         parse_modes("bm25+hybrid")  # BM25 is the lexical side already
+    with pytest.raises(ValueError, match="eval-qa"):
+        parse_modes("laser,latentrag")  # an agent answers in several steps: eval-qa measures it
     assert EvalSettings(basic_model="my-basic").encoder_source("rewrite+hybrid") == "my-basic"
 
 
 def test_the_modes_are_the_registry_plus_two_anchors():
     from laser_rag.modes import MODES
 
-    assert DEFAULT_MODES == ("bm25", "minilm", *(mode.value for mode in MODES))
+    # every single-query mode of the registry; an agent mode (latentrag) is measured by eval-qa instead
+    assert DEFAULT_MODES == ("bm25", "minilm", *(mode.value for mode, p in MODES.items() if p.agent is None))
+    assert "latentrag" not in DEFAULT_MODES
 
 
 def test_settings_pick_each_mode_encoder_by_the_collection_it_searches():
