@@ -156,7 +156,7 @@ def test_micro_batches_accumulate_the_same_gradient(prepared, tiny_parts, tmp_pa
         if not micro_batch:
             losses["loss"].backward()
         grads = {n: p.grad.clone() for n, p in trainer.named_parameters() if p.grad is not None}
-        return grads, {k: float(v) for k, v in losses.items()}
+        return grads, {k: v.item() for k, v in losses.items()}
 
     whole, whole_losses = gradients(0)
     split, split_losses = gradients(1)
