@@ -211,11 +211,11 @@ class Engine:
 
     def agent_checkpoint(self, chosen: ModePreset) -> Path:
         """The folder of an agent mode's checkpoint (`AppSettings.agent_source`); `AgentNotFound` if absent."""
-        from laser_rag.latentrag import BUILTIN_CHECKPOINT
+        from laser_rag.latentrag import resolve_checkpoint
         from laser_rag.latentrag.config import CONFIG_NAME
 
         source = self.settings.agent_source(chosen)
-        path = BUILTIN_CHECKPOINT if source in ("builtin:latentrag", "builtin") else Path(source).expanduser()
+        path = resolve_checkpoint(source)
         if not (path / CONFIG_NAME).is_file():
             shown = source if source.startswith("builtin") else path.name
             raise AgentNotFound(

@@ -131,6 +131,14 @@ class _Pool:
             raise ValueError(f"hash collision on {doc_id}: {known.text[:60]!r} vs {text[:60]!r}")
         return doc_id
 
+    def add_context(self, context) -> dict[str, str]:
+        """HotpotQA ``context`` (``[title, sentences]`` pairs) -> title -> id; a paragraph is its sentences joined."""
+        return {title: self.add("".join(sentences).strip(), title) for title, sentences in context}
+
+    def add_paragraphs(self, paragraphs) -> list[tuple[str, bool]]:
+        """MuSiQue ``paragraphs`` -> ``(id, is_supporting)`` of each, in order."""
+        return [(self.add(p["paragraph_text"].strip(), p["title"]), p["is_supporting"]) for p in paragraphs]
+
     @property
     def corpus(self) -> list[Document]:
         return list(self.documents.values())
@@ -228,7 +236,7 @@ def _hotpotqa(data_dir) -> tuple[list[Document], list[tuple[str, str, list[str]]
     pool = _Pool("hotpot:")
     items = []
     for row in read_json_lines(shared_file("hotpotqa/dev_100.jsonl", data_dir)):
-        ids = {title: pool.add("".join(sentences).strip(), title) for title, sentences in row["context"]}
+        ids = pool.add_context(row["context"])
         supporting = dict.fromkeys(fact[0] for fact in row["supporting_facts"])
         items.append((row["_id"], row["question"], [ids[title] for title in supporting if title in ids]))
     return pool.corpus, items
@@ -238,7 +246,7 @@ def _musique(data_dir) -> tuple[list[Document], list[tuple[str, str, list[str]]]
     pool = _Pool("musique:")
     items = []
     for row in read_json_lines(shared_file("musique/musique_full_v1.0_train_first100.jsonl", data_dir)):
-        ids = [(pool.add(p["paragraph_text"].strip(), p["title"]), p["is_supporting"]) for p in row["paragraphs"]]
+        ids = pool.add_paragraphs(row["paragraphs"])
         items.append((row["id"], row["question"], list(dict.fromkeys(d for d, supporting in ids if supporting))))
     return pool.corpus, items
 

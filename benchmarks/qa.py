@@ -155,13 +155,13 @@ def _from_rows(name: str, path: Path) -> QASet:
             if not row.get("answerable", True):
                 continue
             qid = str(row.get("id") or _short_hash(row["question"]))
-            ids = [(pool.add(p["paragraph_text"].strip(), p["title"]), p["is_supporting"]) for p in row["paragraphs"]]
+            ids = pool.add_paragraphs(row["paragraphs"])
             supporting = list(dict.fromkeys(d for d, is_supporting in ids if is_supporting))
             kind = qid.split("__")[0] if "__" in qid else ""
         else:
             _require(row, ("question", "answer", "context"), path, index)
             qid = str(row.get("_id") or row.get("id") or _short_hash(row["question"]))
-            ids = {title: pool.add("".join(sentences).strip(), title) for title, sentences in row["context"]}
+            ids = pool.add_context(row["context"])
             titles = dict.fromkeys(fact[0] for fact in row.get("supporting_facts") or [])
             supporting, kind = [ids[title] for title in titles if title in ids], str(row.get("type") or "")
         items.append(QAItem(qid, row["question"], _answers(row), supporting, kind))

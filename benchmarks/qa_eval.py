@@ -40,13 +40,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from laser_rag_benchmarks.qa import QAItem, QASet
 
-__all__ = ["SYSTEMS", "STAGES", "EXPLICIT_CHECKPOINT_NAME", "parse_systems", "run_qa_eval", "qa_table"]
+__all__ = ["SYSTEMS", "STAGES", "parse_systems", "run_qa_eval", "qa_table"]
 
 SYSTEMS = ("direct", "naive", "explicit", "latentrag", "latentrag+decode")
 #: The stages every system's timings hold (``decode_ms`` too with latent decoding); ``total_ms`` is the latency.
 STAGES = ("prefill_ms", "thought_ms", "subquery_ms", "retrieval_ms", "answer_ms")
-#: The shipped explicit-agent checkpoint: a sibling of `laser_rag.latentrag.BUILTIN_CHECKPOINT`.
-EXPLICIT_CHECKPOINT_NAME = "explicit-agent-smollm2-135m"
 #: The systems of the explicit checkpoint, and those of the LatentRAG one.
 _EXPLICIT_SYSTEMS = ("direct", "naive", "explicit")
 _LATENT_SYSTEMS = ("latentrag", "latentrag+decode")
@@ -73,12 +71,11 @@ def parse_systems(value: str | Sequence[str]) -> tuple[str, ...]:
 def _checkpoint(source: str | Path | None, kind: str) -> Path:
     """The checkpoint folder of ``kind`` ("latentrag" or "explicit"), checked before anything loads."""
     from laser_rag.errors import ModelNotFoundError
-    from laser_rag.latentrag import BUILTIN_CHECKPOINT
+    from laser_rag.latentrag import BUILTIN_CHECKPOINT, EXPLICIT_CHECKPOINT, resolve_checkpoint
     from laser_rag.latentrag.config import CONFIG_NAME
     from laser_rag.latentrag.model import LLM_ADAPTER, MODULES_FILE
 
-    builtin = BUILTIN_CHECKPOINT if kind == "latentrag" else BUILTIN_CHECKPOINT.parent / EXPLICIT_CHECKPOINT_NAME
-    directory = Path(source).expanduser() if source is not None else builtin
+    directory = resolve_checkpoint(source, BUILTIN_CHECKPOINT if kind == "latentrag" else EXPLICIT_CHECKPOINT)
     needed = [CONFIG_NAME, f"{LLM_ADAPTER}/adapter_config.json"] + ([MODULES_FILE] if kind == "latentrag" else [])
     missing = [name for name in needed if not (directory / name).is_file()]
     if missing:

@@ -22,14 +22,19 @@ from laser_rag.latentrag.config import LatentRAGConfig
 from laser_rag.latentrag.model import LatentRAGModel, Projector
 
 __all__ = ["LatentAnswer", "LatentRAG", "LatentRAGConfig", "LatentRAGModel", "LatentStep", "Projector",
-           "decode_latents", "load_model", "open_agent", "BUILTIN_CHECKPOINT"]
+           "decode_latents", "load_model", "open_agent", "resolve_checkpoint", "BUILTIN_CHECKPOINT",
+           "EXPLICIT_CHECKPOINT"]
 
 BUILTIN_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "latentrag-smollm2-135m"
+#: The shipped explicit agent (`laser_rag.latentrag.explicit`), the baseline the eval compares LatentRAG with.
+EXPLICIT_CHECKPOINT = BUILTIN_CHECKPOINT.parent / "explicit-agent-smollm2-135m"
 
 
-def _resolve(source: str | Path | None) -> Path:
+def resolve_checkpoint(source: str | Path | None, default: Path = BUILTIN_CHECKPOINT) -> Path:
+    """A checkpoint source as a folder: None, ``builtin:latentrag`` or ``builtin`` is ``default`` (the shipped
+    LatentRAG checkpoint), anything else a path (``~`` expanded). Nothing is checked here."""
     if source is None or str(source) in ("builtin:latentrag", "builtin"):
-        return BUILTIN_CHECKPOINT
+        return default
     return Path(source).expanduser()
 
 
@@ -41,7 +46,7 @@ def _cached_model(path: str, device: str | None, dtype: str | None) -> LatentRAG
 def load_model(source: str | Path | None = None, *, device: str | None = None,
                dtype: str | None = None) -> LatentRAGModel:
     """A trained LatentRAG checkpoint (default: the shipped one, ``builtin:latentrag``), loaded once per process."""
-    return _cached_model(str(_resolve(source).resolve()), device, dtype)
+    return _cached_model(str(resolve_checkpoint(source).resolve()), device, dtype)
 
 
 def open_agent(corpus: str = "default", *, client: Any = None, checkpoint: str | Path | None = None,

@@ -252,4 +252,5 @@ def decode_inputs(model, kind: str, states: Tensor) -> Tensor:
     prefix = torch.tensor(S.decode_prompt_ids(model.tokenizer, kind), device=model.device)
     newline = torch.tensor(S.text_ids(model.tokenizer, "\n"), device=model.device)
     latents = projector(states.to(model.special.dtype)[None])[0]
-    return torch.cat([model.embed(prefix), latents.to(model.embed(prefix).dtype), model.embed(newline)], dim=0)
+    head = model.embed(prefix)
+    return torch.cat([head, latents.to(head.dtype), model.embed(newline)], dim=0)

@@ -17,7 +17,7 @@ subquery counts as ``retrieval_ms``.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from laser_rag.errors import ModelNotFoundError
 from laser_rag.latentrag import sequence as S
 from laser_rag.latentrag.agent import LatentAnswer, LatentStep, _Clock, step_hits
 from laser_rag.latentrag.config import LatentRAGConfig
-from laser_rag.latentrag.model import LLM_ADAPTER
+from laser_rag.latentrag.model import LLM_ADAPTER, decoder_pass
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 SEARCH_OPEN, SEARCH_CLOSE = "<search>", "</search>"
@@ -41,10 +41,10 @@ def _clean(text: str) -> str:
 
 
 def explicit_sequence(tokenizer, config: LatentRAGConfig, question: str, steps, final_thought: str | None,
-                      answer: str) -> tuple[list[int], list[bool]]:
+                      answer: str, documents=()) -> tuple[list[int], list[bool]]:
     """A text trajectory as ids and a mask of the ids the model writes (trained on): ``steps`` are (thought,
     subquery, documents) triples; ``final_thought`` None gives the direct / naive format (``<answer>`` follows the
-    question or the documents). The answer tag is its own piece, as the baselines feed it."""
+    question, or ``documents`` retrieved for it). The answer tag is its own piece, as the baselines feed it."""
     ids: list[int] = []
     written: list[bool] = []
 
@@ -53,10 +53,12 @@ def explicit_sequence(tokenizer, config: LatentRAGConfig, question: str, steps, 
         written.extend([trained] * len(piece))
 
     add(S.prompt_ids(tokenizer, question), False)
-    for thought, subquery, documents in steps:
+    if documents:
+        add(S.text_ids(tokenizer, S.documents_text(documents, config.document_chars)), False)
+    for thought, subquery, found in steps:
         add(S.text_ids(tokenizer, f"{THINK_OPEN} {_clean(thought)} {THINK_CLOSE}\n{SEARCH_OPEN} {_clean(subquery)} "
                                   f"{SEARCH_CLOSE}\n"), True)
-        add(S.text_ids(tokenizer, S.documents_text(documents, config.document_chars)), False)
+        add(S.text_ids(tokenizer, S.documents_text(found, config.document_chars)), False)
     if final_thought is not None:
         add(S.text_ids(tokenizer, f"{THINK_OPEN} {_clean(final_thought)} {THINK_CLOSE}\n{ANSWER_OPEN}"), True)
     else:
@@ -72,7 +74,6 @@ class ExplicitModel:
     config: LatentRAGConfig
     llm: Any
     tokenizer: Any
-    trained: bool = field(default=True)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, *, device: str | None = None,
@@ -97,15 +98,13 @@ class ExplicitModel:
         return self.llm.get_input_embeddings().weight.device
 
     def embed(self, ids: Tensor) -> Tensor:
-        embeddings = self.llm.get_input_embeddings()
-        return embeddings(ids)
+        return self.llm.get_input_embeddings()(ids)
+
+    def decoder(self):
+        return self.llm.get_decoder()
 
     def run(self, embeds: Tensor, cache=None):
-        start = cache.get_seq_length() if cache is not None else 0
-        positions = torch.arange(start, start + embeds.shape[1], device=embeds.device)[None]
-        out = self.llm.get_decoder()(inputs_embeds=embeds, position_ids=positions, past_key_values=cache,
-                                     use_cache=True)
-        return out.last_hidden_state, out.past_key_values
+        return decoder_pass(self.decoder(), embeds, cache)
 
     def lm_logits(self, hidden: Tensor) -> Tensor:
         from laser_rag.latent import next_token_logits

@@ -193,13 +193,7 @@ class LatentRAGModel(nn.Module):
     def run(self, embeds: Tensor, cache=None, *, attention_mask: Tensor | None = None,
             position_ids: Tensor | None = None):
         """One forward pass of the LLM's decoder on input embeddings (with a KV cache): ``(last states, cache)``."""
-        if position_ids is None:
-            start = cache.get_seq_length() if cache is not None else 0
-            position_ids = torch.arange(start, start + embeds.shape[1], device=embeds.device)[None].expand(
-                embeds.shape[0], -1)
-        out = self.decoder()(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
-                             past_key_values=cache, use_cache=True)
-        return out.last_hidden_state, out.past_key_values
+        return decoder_pass(self.decoder(), embeds, cache, attention_mask=attention_mask, position_ids=position_ids)
 
     def lm_logits(self, hidden: Tensor) -> Tensor:
         return next_token_logits(self.llm, hidden)
@@ -220,6 +214,19 @@ class LatentRAGModel(nn.Module):
         mask = torch.ones(inputs.shape[:2], dtype=torch.long, device=inputs.device)
         states = self.retriever(inputs_embeds=inputs, attention_mask=mask).last_hidden_state
         return LF.mean_pool(states, mask)
+
+
+def decoder_pass(decoder, embeds: Tensor, cache=None, *, attention_mask: Tensor | None = None,
+                 position_ids: Tensor | None = None):
+    """One pass of a causal LM's decoder on input embeddings with a KV cache: ``(last states, cache)``. Without
+    ``position_ids`` the positions continue from the cache's length (no padding)."""
+    if position_ids is None:
+        start = cache.get_seq_length() if cache is not None else 0
+        position_ids = torch.arange(start, start + embeds.shape[1], device=embeds.device)[None].expand(
+            embeds.shape[0], -1)
+    out = decoder(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
+                  past_key_values=cache, use_cache=True)
+    return out.last_hidden_state, out.past_key_values
 
 
 def _load_retriever(name: str, device: torch.device, dtype: torch.dtype):

@@ -62,18 +62,21 @@ def prepare(config: LatentRAGTrainConfig, run: Path | None = None, encoder=None)
         trajectories = build_trajectories((source,), per_source=count)
         corpus = trajectory_corpus(source)
         vectors = encoder.encode_documents([encoder.document_text(d.title, d.text) for d in corpus], batch_size=64)
-        depth = max(config.pseudo_relevant, config.top_k)
+        # every subquery is encoded and ranked once: its top-k are the step's documents, its top
+        # `pseudo_relevant` the KL's candidates, its vector the reference
+        subqueries = list(dict.fromkeys(step.subquery for t in trajectories for step in t.steps))
+        query_vectors = encoder.encode_queries(subqueries, batch_size=64) if subqueries else vectors[:0]
+        ranked = np.argsort(-(query_vectors @ vectors.T), axis=1)[:, :max(config.pseudo_relevant, config.top_k)]
+        row_of = {text: row for row, text in enumerate(subqueries)}
 
         def search(queries: list[str]) -> list[list[tuple[str, str]]]:
-            found = np.argsort(-(encoder.encode_queries(queries, batch_size=64) @ vectors.T), axis=1)[:, :config.top_k]
-            return [[(corpus[i].title, corpus[i].text) for i in row] for row in found]
+            return [[(corpus[i].title, corpus[i].text) for i in ranked[row_of[q], :config.top_k]] for q in queries]
 
         for trajectory in attach_documents(trajectories, search, k=config.top_k):
-            queries = encoder.encode_queries([step.subquery for step in trajectory.steps], batch_size=64)
-            ranked = np.argsort(-(queries @ vectors.T), axis=1)[:, :depth]
+            rows = [row_of[step.subquery] for step in trajectory.steps]
             kept.append(trajectory)
-            reference.append(queries.astype(np.float32))
-            pseudo.append([[int(i) + offset for i in row[:config.pseudo_relevant]] for row in ranked])
+            reference.append(query_vectors[rows].astype(np.float32))
+            pseudo.append([[int(i) + offset for i in ranked[row, :config.pseudo_relevant]] for row in rows])
         pools.append(vectors)
         offset += len(corpus)
         logger.info("%s: %d of %d trajectories found gold evidence", source, sum(t.source == source for t in kept),

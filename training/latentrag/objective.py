@@ -159,14 +159,10 @@ def explicit_examples(tokenizer, config, trajectory: Trajectory) -> list[tuple[l
     steps = [(s.thought, s.subquery, list(zip(s.document_titles, s.documents, strict=True))) for s in trajectory.steps]
     full = explicit_sequence(tokenizer, config, trajectory.question, steps, trajectory.final_thought,
                              trajectory.answer)
-    naive = explicit_sequence(tokenizer, config, trajectory.question, [], None, trajectory.answer)
-    first = steps[0][2]
-    naive_ids, naive_written = naive
-    prompt = len(S.prompt_ids(tokenizer, trajectory.question))
-    documents = S.text_ids(tokenizer, S.documents_text(first, config.document_chars))
-    with_documents = (naive_ids[:prompt] + documents + naive_ids[prompt:],
-                      naive_written[:prompt] + [False] * len(documents) + naive_written[prompt:])
-    return [full, with_documents, naive]
+    naive = explicit_sequence(tokenizer, config, trajectory.question, [], None, trajectory.answer,
+                              documents=steps[0][2])
+    direct = explicit_sequence(tokenizer, config, trajectory.question, [], None, trajectory.answer)
+    return [full, naive, direct]
 
 
 def explicit_loss(model, examples: Sequence[tuple[list[int], list[bool]]], micro_batch: int = 0) -> dict[str, Tensor]:

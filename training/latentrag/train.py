@@ -22,6 +22,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from laser_rag._util import atomic_write
+from laser_rag.latentrag.explicit import ExplicitModel
 from laser_rag.latentrag.model import LLM_ADAPTER, MODULES_FILE, RETRIEVER_ADAPTER, RETRIEVER_LORA_TARGETS
 from laser_rag_training.checkpoint import append_jsonl, resume, run_lock, save_checkpoint, seed_run, truncate_log
 from laser_rag_training.latentrag.config import LatentRAGTrainConfig, save_config
@@ -64,6 +65,10 @@ class LatentTrainer(nn.Module):
             part.requires_grad_(True)
         self.model.special.requires_grad_(True)
 
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
     def parameter_groups(self) -> list[dict]:
         config = self.train_config
         own = [p for n, p in self.model.named_parameters() if not n.startswith(("llm.", "retriever."))]
@@ -99,30 +104,21 @@ class ExplicitTrainer(nn.Module):
         backbone = _models.load_backbone(config.base_model or _models.DEFAULT_BASE, device=torch.device("cpu"),
                                          dtype=torch.float32)
         self.llm = _llm_lora(backbone.model, config)
-        self.tokenizer = backbone.tokenizer
+        #: The inference wrapper around the LoRA model (the objective reads the same pieces the agent runs).
+        self.model = ExplicitModel(self.config, self.llm, backbone.tokenizer)
 
     @property
     def device(self) -> torch.device:
-        return self.llm.get_input_embeddings().weight.device
-
-    def embed(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.llm.get_input_embeddings()(ids)
-
-    def decoder(self):
-        return self.llm.get_decoder()
-
-    def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        from laser_rag.latent import next_token_logits
-
-        return next_token_logits(self.llm, hidden)
+        return self.model.device
 
     def parameter_groups(self) -> list[dict]:
         trained = [p for p in self.llm.parameters() if p.requires_grad]
         return [{"params": trained, "lr": self.train_config.learning_rate}]
 
     def losses(self, batch: list[int], data: Prepared, micro_batch: int = 0) -> dict[str, torch.Tensor]:
-        examples = [e for i in batch for e in explicit_examples(self.tokenizer, self.config, data.trajectories[i])]
-        return explicit_loss(self, examples, micro_batch=3 * micro_batch)
+        tokenizer = self.model.tokenizer
+        examples = [e for i in batch for e in explicit_examples(tokenizer, self.config, data.trajectories[i])]
+        return explicit_loss(self.model, examples, micro_batch=3 * micro_batch)
 
     def save(self, directory: Path, dtype: torch.dtype = torch.float32) -> Path:
         from laser_rag.latentrag.model import _cast_safetensors
@@ -179,8 +175,7 @@ def _train(config: LatentRAGTrainConfig, run: Path, stop_after: int | None) -> P
         raise TrainingError("no trajectory found its gold evidence: nothing to train on")
     trainer = (LatentTrainer if config.system == "latent" else ExplicitTrainer)(config, data.beta)
     batches = plan(len(data.trajectories), config)
-    autocast, precision = mixed_precision(config.autocast, trainer.device if config.system == "explicit"
-                                          else trainer.model.device)
+    autocast, precision = mixed_precision(config.autocast, trainer.device)
     groups = trainer.parameter_groups()
     trainable = [p for g in groups for p in g["params"]]
     optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
@@ -255,10 +250,11 @@ def retrieval_stage(config: LatentRAGTrainConfig, run: Path) -> Path:
     random.Random(f"{config.seed}:retrieval-stage").shuffle(order)
     held = max(1, round(config.retrieval_validation * len(order)))
     validation, training = order[:held], order[held:]
-    parameters = list(model.proj_ret.parameters()) + [p for p in model.retriever.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW([{"params": list(model.proj_ret.parameters()), "lr": config.projector_learning_rate},
-                                   {"params": [p for p in model.retriever.parameters() if p.requires_grad],
-                                    "lr": config.retriever_learning_rate}], weight_decay=config.weight_decay)
+    groups = [{"params": list(model.proj_ret.parameters()), "lr": config.projector_learning_rate},
+              {"params": [p for p in model.retriever.parameters() if p.requires_grad],
+               "lr": config.retriever_learning_rate}]
+    parameters = [p for group in groups for p in group["params"]]
+    optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
 
     def kl(batch: list[int]) -> torch.Tensor:
         latent = model.latent_query_vectors(torch.cat([states[i] for i in batch]))
