@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ __all__ = [
     "LICENSES",
     "SHARED_DATASETS",
     "hotpotqa_evidence_records",
+    "ircot_records",
     "read_json_lines",
     "scifact_claims",
     "shared_data_dir",
@@ -46,6 +48,7 @@ LICENSES = {
     "hotpotqa": "HotpotQA distractor dev (100 items): CC BY-SA 4.0",
     "musique": "MuSiQue (first 100 of train): CC BY 4.0",
     "hotpotqa_evidence": "HotpotQA questions with gold evidence sentences (500): CC BY-SA 4.0",
+    "ircot": "IRCoT chain-of-thought demos (StonyBrookNLP/ircot): Apache-2.0; paragraphs from Wikipedia, CC BY-SA",
     "pydoc": "Python language reference (pydoc_data.topics): PSF License",
 }
 
@@ -230,6 +233,66 @@ def hotpotqa_evidence_records(split: str = "train", data_dir: str | Path | None 
     ``shared_dataset("hotpotqa_evidence")``."""
     _check_split(split)
     return _select(_hotpotqa_evidence(data_dir)[1], split, _record_id)
+
+
+#: The IRCoT demo sets: the prompt file's name and the annotation file's, under ``ircot/``.
+IRCOT_SETS = ("hotpotqa", "2wikimultihopqa", "musique", "iirc")
+_IRCOT_BLOCK = re.compile(r"^# METADATA: (\{.*\})$", re.MULTILINE)
+_IRCOT_TITLE = "Wikipedia Title: "
+
+
+def _ircot_paragraphs(block: str) -> tuple[list[tuple[str, str]], str]:
+    """One prompt block -> its ``(title, text)`` paragraphs and the question (after ``Q: ``)."""
+    paragraphs, question = [], ""
+    for chunk in re.split(r"\n\s*\n", block.strip()):
+        if chunk.startswith(_IRCOT_TITLE):
+            title, _, text = chunk[len(_IRCOT_TITLE):].partition("\n")
+            paragraphs.append((title.strip(), " ".join(text.split())))
+        elif chunk.startswith("Q: "):
+            question = chunk[3:].partition("\nA: ")[0].strip()
+    return paragraphs, question
+
+
+def _ircot(data_dir) -> tuple[list[Document], list[dict]]:
+    import _jsonnet  # the annotations are jsonnet (single quotes, trailing commas, comments)
+
+    pool = _Pool("ircot:")
+    records = []
+    for name in IRCOT_SETS:
+        prompt = shared_file(f"ircot/prompts/{name}_gold_with_2_distractors_context_cot_qa.txt", data_dir)
+        text = prompt.read_text(encoding="utf-8")
+        heads = list(_IRCOT_BLOCK.finditer(text))
+        blocks = {json.loads(m.group(1))["qid"]: text[m.end():nxt.start() if nxt else len(text)]
+                  for m, nxt in zip(heads, [*heads[1:], None])}
+        annotations = json.loads(_jsonnet.evaluate_file(str(shared_file(f"ircot/annotations/{name}.jsonnet",
+                                                                           data_dir))))
+        for note in annotations:
+            if note["question_id"] not in blocks:
+                continue
+            paragraphs, _ = _ircot_paragraphs(blocks[note["question_id"]])
+            ids = {title: pool.add(body, title) for title, body in paragraphs}
+            steps = [step["cot_sent"].strip() for step in note["reasoning_steps"]]
+            gold = dict.fromkeys(p["title"] for step in note["reasoning_steps"] for p in step["paragraphs"]
+                                 if p["title"] in ids)
+            records.append({
+                "id": f"{name}:{note['question_id']}",
+                "dataset": name,
+                "question": " ".join(note["question_text"].split()),
+                "reasoning": [s for s in steps if s],
+                "answer": steps[-1].removeprefix("So the answer is:").strip().rstrip(".") if steps else "",
+                "paragraphs": list(ids.values()),
+                "positives": [(ids[title], pool.documents[ids[title]].text) for title in gold],
+            })
+    return pool.corpus, records
+
+
+def ircot_records(data_dir: str | Path | None = None) -> tuple[list[Document], list[dict]]:
+    """The IRCoT demos (hand-written chains of thought for HotpotQA, 2WikiMultihopQA, MuSiQue and IIRC train
+    questions, 89 in all) and the pool of their paragraphs (each demo's gold paragraphs and two distractors):
+    ``(corpus, records)``, each record ``id, dataset, question, reasoning (the CoT sentences), answer,
+    paragraphs (the demo's doc ids), positives [(doc_id, text)]`` (the paragraphs the CoT steps cite). None of
+    these questions is in the evaluation sets ``hotpotqa`` (dev) or ``musique``. Training only: no split."""
+    return _ircot(data_dir)
 
 
 def _hotpotqa(data_dir) -> tuple[list[Document], list[tuple[str, str, list[str]]]]:

@@ -46,7 +46,8 @@ class Objective(str, Enum):
         unused = set()
         if not self.uses_explicit_view:
             unused |= {"explicit_cl_weight", "output_kd_weight", "trajectory_kd_weight", "kd_temperature",
-                       "kd_warmup_ratio", "max_explicit_length", "segment_separator"}
+                       "kd_warmup_ratio", "max_explicit_length", "segment_separator", "trajectory_temperature",
+                       "segment_states", "teacher_eos"}
         if self is Objective.BASIC:  # K=1: no latent token is ever fed back
             unused |= {"num_thinking_steps", "pooling", "soft_token_gradient"}
         if self is Objective.NO_OUTPUT_KD:
@@ -105,6 +106,14 @@ class TrainConfig:
     temperature: float = 0.02
     #: tau_kd, temperature of both distillation terms.
     kd_temperature: float = 0.02
+    #: Temperature of the trajectory alignment alone (the authors' released code uses 0.05 there and 0.02 for the
+    #: other terms); None = ``kd_temperature``, as the paper writes it.
+    trajectory_temperature: float | None = None
+    #: Where the explicit view's segment states are read: "end" (the token ending each segment) or "separator"
+    #: (the separator token after it, the last segment's last token: the authors' code, at its newline tokens).
+    segment_states: Literal["end", "separator"] = "end"
+    #: Append EOS to the explicit view's input and take v*_q at it (the authors' code); False: the last token.
+    teacher_eos: bool = False
     #: Weight of the latent view's InfoNCE.
     latent_cl_weight: float = 1.0
     #: lambda_1, weight of the explicit view's InfoNCE.
@@ -139,7 +148,7 @@ class TrainConfig:
     eval_sets: list[str] = dataclasses.field(default_factory=lambda: ["hotpotqa_evidence"])
     #: Evaluate every this many steps (0: never during training).
     eval_every: int = 0
-    #: Save a resumable checkpoint every this many steps (and at the end).
+    #: Save a resumable checkpoint every this many steps (and at the end; 0: only at the end).
     save_every: int = 25
     #: Seed for data order, sampling, LoRA init and dropout.
     seed: int = 0
@@ -174,6 +183,7 @@ class TrainConfig:
             trajectory_kd=0.0 if self.objective is Objective.NO_TRAJECTORY else ramp * self.trajectory_kd_weight,
             temperature=self.temperature,
             kd_temperature=self.kd_temperature,
+            trajectory_temperature=self.trajectory_temperature,
         )
 
     def to_dict(self) -> dict[str, Any]:

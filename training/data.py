@@ -8,10 +8,17 @@ documents relevant to validation/test queries are kept out of the negative pools
 
 - StrategyQA (train split by question): rationale = the decomposition steps, then the facts, one segment each
   (a human-written reasoning path); targets = the question's golden Wikipedia sentences.
-- SciFact (claims_train; claims_dev is validation): rationale = the cited abstracts' rationale sentences;
-  target = the cited abstract (title + text). Claims without rationale sentences (NEI) are left out: the explicit
-  view would have nothing to read. Licence: CC BY-NC 2.0 (non-commercial).
+- SciFact (claims_train, split again ~80/10/10 by `split_of` the claim id: its validation part is the
+  long-document validation set, as claims_dev is the shared evaluation set's queries and is never tuned on):
+  rationale = the cited abstracts' rationale sentences; target = the cited abstract (title + text). Claims without
+  rationale sentences (NEI) are left out: the explicit view would have nothing to read. Licence: CC BY-NC 2.0.
 - HotpotQA evidence (train split): see `hotpotqa_examples` for the rationale.
+- IRCoT (all 89 demos; none is an evaluation question): rationale = the hand-written chain of thought, one
+  sentence per segment; targets = the Wikipedia paragraphs its steps cite (paragraph-length documents); negatives
+  from the pool of every demo's paragraphs (each demo carries two distractors).
+
+The shared evaluation sets ``hotpotqa`` (dev) and ``musique`` are never trained on: their paragraphs would be the
+obvious long-document source, but their questions are what `laser-rag eval` reports.
 
 `plan_batches` fixes the whole run's batch order from the seed (a resumed run replays it); `make_batch` draws each
 query's positive and hard negatives.
@@ -33,10 +40,10 @@ from laser_rag_benchmarks import datasets
 from laser_rag_training.segments import join_segments
 
 #: The sources `build_training_set` knows, by their `laser_rag_benchmarks.datasets.shared_dataset` name.
-SOURCES = ("strategyqa", "scifact", "hotpotqa_evidence")
+SOURCES = ("strategyqa", "scifact", "hotpotqa_evidence", "ircot")
 #: Splits whose queries are never trained on.
 HELD_OUT_SPLITS = {"strategyqa": ("validation", "test"), "hotpotqa_evidence": ("validation", "test"),
-                   "scifact": ("validation",)}
+                   "scifact": ("validation", "test"), "ircot": ()}
 
 
 @dataclass
@@ -85,10 +92,16 @@ def strategyqa_examples(split: str = "train") -> list[TrainExample]:
     return examples
 
 
+def _scifact_split(split: str) -> list[dict]:
+    """claims_train's part ``split`` (by `split_of` the claim id)."""
+    return [c for c in datasets.scifact_claims("train") if split == "all" or datasets.split_of(c["id"]) == split]
+
+
 def scifact_examples(split: str = "train") -> list[TrainExample]:
-    """SciFact claims that carry rationale sentences; target = the cited abstract(s)."""
+    """SciFact claims (claims_train's ``split`` part) that carry rationale sentences; target = the cited
+    abstract(s)."""
     examples = []
-    for c in datasets.scifact_claims(split):
+    for c in _scifact_split(split):
         ids = [doc_id for doc_id, _, _ in c["positives"]]
         if ids and c["rationale_sentences"]:
             examples.append(TrainExample(c["id"], "scifact", c["claim"], list(c["rationale_sentences"]), ids, ids))
@@ -126,7 +139,23 @@ def hotpotqa_examples(split: str = "train") -> list[TrainExample]:
     return examples
 
 
-_BUILDERS = {"strategyqa": strategyqa_examples, "scifact": scifact_examples, "hotpotqa_evidence": hotpotqa_examples}
+def ircot_examples(split: str = "train") -> list[TrainExample]:
+    """IRCoT demos: rationale = the chain of thought; targets = every paragraph it cites (all train: no split)."""
+    if split != "train":
+        return []
+    return [TrainExample(r["id"], "ircot", r["question"], r["reasoning"], ids, ids)
+            for r in datasets.ircot_records()[1] if (ids := [doc_id for doc_id, _ in r["positives"]])]
+
+
+_BUILDERS = {"strategyqa": strategyqa_examples, "scifact": scifact_examples, "hotpotqa_evidence": hotpotqa_examples,
+             "ircot": ircot_examples}
+
+
+def _corpus(source: str) -> list[Document]:
+    """The pool a source's documents (and hard negatives) come from."""
+    if source == "ircot":
+        return datasets.ircot_records()[0]
+    return datasets.shared_dataset(source, "train").corpus
 
 
 def rationales(source: str, split: str) -> dict[str, str]:
@@ -135,9 +164,32 @@ def rationales(source: str, split: str) -> dict[str, str]:
 
 
 def held_out_relevant(source: str) -> set[str]:
-    """Ids of the documents relevant to any validation/test query of ``source``."""
+    """Ids of the documents relevant to any validation/test query of ``source`` (for SciFact also claims_dev's,
+    the shared evaluation queries)."""
+    if source == "scifact":
+        claims = [*datasets.scifact_claims("validation"),
+                  *(c for split in HELD_OUT_SPLITS[source] for c in _scifact_split(split))]
+        return {doc_id for c in claims for doc_id, _, _ in c["positives"]}
     return {doc_id for split in HELD_OUT_SPLITS[source]
             for docs in datasets.shared_dataset(source, split).qrels.values() for doc_id in docs}
+
+
+def validation_set(source: str, split: str = "validation", max_docs: int = 1000):
+    """The retrieval set a trained encoder is validated on for ``source`` (a `RetrievalDataset`): the shared set's
+    ``split`` for StrategyQA and HotpotQA evidence (short passages, the whole pool); for SciFact, the abstracts
+    judged for claims_train's ``split`` part plus random distractors up to ``max_docs`` abstracts (the long-document
+    validation set: the whole 5,183-abstract pool takes an hour per model on one CPU core)."""
+    from laser_rag.beir import RetrievalDataset
+    from laser_rag_benchmarks.harness import slice_dataset
+
+    if source != "scifact":
+        return datasets.shared_dataset(source, split)
+    full = datasets.shared_dataset("scifact", "train")
+    claims = {c["id"] for c in _scifact_split(split)}
+    part = RetrievalDataset(f"scifact/train-{split}", full.corpus,
+                            {q: t for q, t in full.queries.items() if q in claims},
+                            {q: r for q, r in full.qrels.items() if q in claims})
+    return slice_dataset(part, max_docs=max_docs)
 
 
 def mine_negatives(
@@ -162,7 +214,7 @@ def build_training_set(sources: Iterable[str] = SOURCES, negatives_depth: int = 
     for source in sources:
         if source not in _BUILDERS:
             raise ValueError(f"unknown training source {source!r}; expected one of {SOURCES}")
-        corpus = datasets.shared_dataset(source, "train").corpus
+        corpus = _corpus(source)
         part = _BUILDERS[source]("train")
         mine_negatives(part, corpus, negatives_depth, exclude=held_out_relevant(source))
         used = {d for e in part for d in (*e.positives, *e.negatives)}

@@ -115,6 +115,8 @@ class LossWeights:
     temperature: float = 0.02
     #: tau_kd: temperature of both distillation terms.
     kd_temperature: float = 0.02
+    #: The trajectory term's own temperature (the authors' released code: 0.05); None = ``kd_temperature``.
+    trajectory_temperature: float | None = None
 
 
 def laser_loss(
@@ -151,6 +153,7 @@ def laser_loss(
         terms["explicit_cl"] = info_nce(explicit_q, docs, positive_index, w.temperature, exclude)
         terms["output_kd"] = score_kl(explicit_q @ docs.T, latent_q @ docs.T, w.kd_temperature)
         if latent_steps is not None and teacher_steps is not None and valid is not None:
-            terms["trajectory_kd"] = trajectory_kl(latent_steps, teacher_steps, docs, valid, w.kd_temperature)
+            terms["trajectory_kd"] = trajectory_kl(latent_steps, teacher_steps, docs, valid,
+                                                     w.trajectory_temperature or w.kd_temperature)
     loss = sum(getattr(w, name) * value for name, value in terms.items() if getattr(w, name) != 0)
     return {"loss": loss, **terms}

@@ -73,7 +73,9 @@ class LaSERModel(nn.Module):
         explicit = {}
         if c.objective.uses_explicit_view:
             inputs = [explicit_inputs(encoder.tokenizer, self.laser_config, e.query, e.segments,
-                                      c.max_explicit_length, c.segment_separator) for e in batch.examples]
+                                      c.max_explicit_length, c.segment_separator,
+                                      at_separator=c.segment_states == "separator",
+                                      append_eos=c.teacher_eos or None) for e in batch.examples]
             e_ids, e_mask = encoder.pad([x.ids for x in inputs])
             hidden = hidden_states(self.net, e_ids, e_mask)
             teacher_steps, valid = gather_segment_states(

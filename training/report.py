@@ -2,11 +2,12 @@
 
     python -m laser_rag_training.report                    # evaluate the rows missing from the results
     python -m laser_rag_training.report --rows laser --rows basic --force --threads 1
+    python -m laser_rag_training.report --table long       # round 2: the long-document mix, SciFact validation
 
 Writes ``benchmarks/results/training.json`` (metrics, training wall time, the exact commands) and
-``benchmarks/results/training.md`` (the same as a markdown table), from the repository root. Rows are evaluated one
-at a time and saved as they finish, so an interrupted report resumes. Validation only: test splits are for the
-final word, not tuning.
+``benchmarks/results/training.md`` (the same as a markdown table), from the repository root; ``--table long``
+writes ``training_long.json``/``.md``. Rows are evaluated one at a time and saved as they finish, so an interrupted
+report resumes. Validation only: test splits are for the final word, not tuning.
 """
 
 from __future__ import annotations
@@ -24,9 +25,13 @@ import typer
 from laser_rag._models import DEFAULT_BASE
 from laser_rag._util import atomic_write, markdown_table
 
-#: Validation sets: cheap on 2 CPU cores (short passages). SciFact's 5,183 abstracts (~300 tokens each) take over
-#: an hour per model here, so SciFact is a training source only.
+#: Validation sets of the first table: cheap on 2 CPU cores (short passages).
 EVAL_SETS = ("strategyqa", "hotpotqa_evidence")
+#: The long-document table adds SciFact: claims_train's validation part against 1,000 abstracts
+#: (`laser_rag_training.data.validation_set`); every row reads documents to at most `LONG_MAX_LENGTH` tokens (the
+#: long-document runs train at 128) on every set.
+LONG_EVAL_SETS = ("strategyqa", "hotpotqa_evidence", "scifact")
+LONG_MAX_LENGTH = 128
 RESULTS = Path("benchmarks/results")
 _COMMAND = "python -m laser_rag_training.report"
 
@@ -39,6 +44,7 @@ class Row:
     num_thinking_steps: int | None = None  # K override for untrained backbones
     config: str | None = None  # the training config that produced the checkpoint
     explicit: bool = False  # evaluate the explicit view (query + rationale: the teacher) instead of the latent one
+    table: str = "short"  # which results table (`TABLES`) the row belongs to
 
     @property
     def run(self) -> Path | None:
@@ -48,11 +54,12 @@ class Row:
         return f"laser-rag train --config {self.config}" if self.config else ""
 
     def eval_command(self) -> str:
-        return f"{_COMMAND} --rows {self.name} --force"
+        table = "" if self.table == "short" else f" --table {self.table}"
+        return f"{_COMMAND}{table} --rows {self.name} --force"
 
 
-def _trained(name: str, label: str) -> Row:
-    return Row(name, label, f"runs/{name}/final", config=f"training/configs/{name}.yaml")
+def _trained(name: str, label: str, table: str = "short") -> Row:
+    return Row(name, label, f"runs/{name}/final", config=f"training/configs/{name}.yaml", table=table)
 
 
 ROWS = (
@@ -69,30 +76,47 @@ ROWS = (
     _trained("no-output-kd", "LaSER w/o output KD, 80 steps"),
     _trained("no-trajectory", "LaSER w/o trajectory alignment, 80 steps"),
 )
+#: Round 2 (issue 14): the long-document mix, against the shipped round-1 encoders.
+LONG_ROWS = (
+    Row("shipped-basic", "basic, shipped (round 1: 160 steps, sentences only)", "builtin:basic", table="long"),
+    Row("shipped-laser", "LaSER, shipped (round 1: 160 steps, sentences only)", "builtin:laser", table="long"),
+    _trained("basic-long", "basic, long-document mix, 80 steps", "long"),
+    _trained("laser-long", "LaSER, long-document mix, 80 steps", "long"),
+    Row("laser-long-teacher", "LaSER long-document mix: its explicit view (the teacher; not available at "
+        "inference)", "runs/laser-long/final", explicit=True, table="long"),
+    _trained("laser-long-authors", "LaSER long, the authors' code details: trajectory tau 0.05, separator states, "
+             "teacher EOS", "long"),
+    _trained("laser-long-r64", "LaSER long, LoRA r=64, alpha=32 (the paper's rank)", "long"),
+)
+#: Each table: its rows, validation sets, results file and the longest document any row reads on each set.
+TABLES = {"short": (ROWS, EVAL_SETS, RESULTS / "training.json", None),
+          "long": (LONG_ROWS, LONG_EVAL_SETS, RESULTS / "training_long.json", LONG_MAX_LENGTH)}
 _TRAIN_KEYS = ("steps", "examples", "train_seconds", "seconds_per_step", "cpu_seconds", "cpu_seconds_per_step",
                "load_average_at_start", "load_average_at_end", "torch_threads")
 
 
-def evaluate(encoder, names: Sequence[str], split: str = "validation",
-             explicit: bool = False) -> dict[str, dict[str, float]]:
-    """nDCG@10 etc. of ``encoder`` on each named shared dataset's ``split``; ``explicit``: of its explicit view
-    (the teacher: each query read with its rationale from `laser_rag_training.data.rationales`; no use at
-    inference)."""
+def evaluate(encoder, names: Sequence[str], split: str = "validation", explicit: bool = False,
+             max_length: int | None = None) -> dict[str, dict[str, float]]:
+    """nDCG@10 etc. of ``encoder`` on each named validation set's ``split`` (`laser_rag_training.data.validation_set`);
+    ``explicit``: of its explicit view (the teacher: each query read with its rationale from
+    `laser_rag_training.data.rationales`; no use at inference); ``max_length``: documents cut to this many tokens
+    (at most the encoder's own budget)."""
     from laser_rag.evaluation import evaluate_encoder
-    from laser_rag_benchmarks.datasets import shared_dataset
-    from laser_rag_training.data import rationales
+    from laser_rag_training.data import rationales, validation_set
 
-    return {name: evaluate_encoder(encoder, shared_dataset(name, split), show_progress_bar=False,
+    if max_length is not None:
+        encoder = encoder.with_config(max_length=min(max_length, encoder.config.max_length))
+    return {name: evaluate_encoder(encoder, validation_set(name, split), show_progress_bar=False,
                                    rationales=rationales(name, split) if explicit else None) for name in names}
 
 
-def evaluate_row(row: Row, sets: Sequence[str], split: str) -> dict:
+def evaluate_row(row: Row, sets: Sequence[str], split: str, max_length: int | None = None) -> dict:
     from laser_rag.encoders import LaSEREncoder
 
     overrides = {"num_thinking_steps": row.num_thinking_steps} if row.num_thinking_steps else {}
     encoder = LaSEREncoder.from_pretrained(row.source, **overrides)
     load = [round(x, 2) for x in os.getloadavg()]
-    metrics = evaluate(encoder, sets, split, explicit=row.explicit)
+    metrics = evaluate(encoder, sets, split, explicit=row.explicit, max_length=max_length)
     result = {"label": row.label, "source": row.source,
               "num_thinking_steps": 1 if row.explicit else encoder.num_thinking_steps,
               "dtype": str(encoder.dtype).removeprefix("torch."), "metrics": metrics,
@@ -127,11 +151,12 @@ def markdown(report: dict) -> str:
              "Train wall: wall-clock time on the 2 shared cores (other engineers' jobs ran at the same time; the "
              "load averages are in training.json); train CPU: the training process's CPU time (1 torch thread), "
              "about what the run takes on one free core."]
-    for other in ("basic", "latent-only"):
-        if "laser" in rows and other in rows:
+    for laser, other in (("laser", "basic"), ("laser", "latent-only"), ("laser-long", "basic-long"),
+                         ("laser-long", "shipped-laser"), ("basic-long", "shipped-basic")):
+        if laser in rows and other in rows:
             for s in sets:
-                a, b = rows["laser"]["metrics"][s]["ndcg_cut_10"], rows[other]["metrics"][s]["ndcg_cut_10"]
-                notes.append(f"LaSER vs {other} on {s}: {100 * (a - b) / b:+.1f}% relative nDCG@10.")
+                a, b = rows[laser]["metrics"][s]["ndcg_cut_10"], rows[other]["metrics"][s]["ndcg_cut_10"]
+                notes.append(f"{laser} vs {other} on {s}: {100 * (a - b) / b:+.1f}% relative nDCG@10.")
     from laser_rag_benchmarks.datasets import LICENSES
 
     notes += [f"{s}: {LICENSES[s]}" for s in sets]
@@ -145,12 +170,18 @@ def report(
     split: Annotated[str, typer.Option(help="Split to evaluate.")] = "validation",
     force: Annotated[bool, typer.Option(help="Re-evaluate rows already in the results.")] = False,
     threads: Annotated[int, typer.Option(help="torch threads (0: torch's default).")] = 0,
-    out: Annotated[Path, typer.Option(help="The JSON results file (the table goes beside it, .md).")]
-    = RESULTS / "training.json",
+    table: Annotated[str, typer.Option(help="short: round 1 (sentence-length sets); long: round 2 (adds the "
+                                            "SciFact long-document validation set).")] = "short",
+    out: Annotated[Optional[Path], typer.Option(help="The JSON results file (the table goes beside it, .md; "
+                                                     "default: the table's own file).")] = None,
 ) -> None:
     """Evaluate the training rows on the validation sets and write the results table."""
-    known = [r.name for r in ROWS]
-    rows, sets = rows or known, sets or list(EVAL_SETS)
+    if table not in TABLES:
+        raise typer.BadParameter(f"--table must be one of {', '.join(TABLES)}")
+    all_rows, default_sets, default_out, max_length = TABLES[table]
+    out = out or default_out
+    known = [r.name for r in all_rows]
+    rows, sets = rows or known, sets or list(default_sets)
     if unknown := sorted(set(rows) - set(known)):
         raise typer.BadParameter(f"unknown rows {unknown}; known: {', '.join(known)}")
     if threads:
@@ -160,15 +191,15 @@ def report(
     results = json.loads(out.read_text()) if out.is_file() else {}
     if results.get("eval_sets") != sets or results.get("split") != split:
         results = {"split": split, "eval_sets": sets, "rows": {}}
-    for row in ROWS:
+    for row in all_rows:
         if row.name not in rows or (row.name in results["rows"] and not force):
             continue
         if row.config and not Path(row.source, "laser_config.json").is_file():
             typer.echo(f"skip {row.name}: {row.source} not trained yet")
             continue
         started = time.perf_counter()
-        results["rows"][row.name] = evaluate_row(row, sets, split)
-        results["rows"] = {r.name: results["rows"][r.name] for r in ROWS if r.name in results["rows"]}  # table order
+        results["rows"][row.name] = evaluate_row(row, sets, split, max_length)
+        results["rows"] = {r.name: results["rows"][r.name] for r in all_rows if r.name in results["rows"]}
         atomic_write(out, json.dumps(results, indent=2) + "\n")
         atomic_write(out.with_suffix(".md"), markdown(results))
         metrics = json.dumps(results["rows"][row.name]["metrics"])

@@ -80,14 +80,17 @@ class ExplicitInput:
 
 
 def explicit_inputs(
-    tokenizer, config: LaSERConfig, query: str, segments: Sequence[str], max_length: int, separator: str = "\n"
+    tokenizer, config: LaSERConfig, query: str, segments: Sequence[str], max_length: int, separator: str = "\n",
+    *, at_separator: bool = False, append_eos: bool | None = None,
 ) -> ExplicitInput:
     """Build the explicit-view prompt for ``query`` and its rationale ``segments`` and locate every segment end.
 
     The prompt is ``config.format_explicit(query, rationale)`` with the segments joined by ``separator``; it is
     tokenised by `laser_rag.encoders.laser.tokenize_prompts`, as every encoder input is (special tokens added, cut to
-    ``max_length`` with room kept for the EOS that ``config.append_eos`` appends). A segment whose last character
-    falls beyond the cut is dropped.
+    ``max_length`` with room kept for the EOS that ``append_eos`` (default: ``config.append_eos``) appends). A
+    segment whose last character falls beyond the cut is dropped. ``at_separator``: each segment but the last is
+    located at the last token of the separator that follows it instead of at its own last character (the authors' code reads the states
+    at the separator tokens).
 
     Example::
 
@@ -99,8 +102,12 @@ def explicit_inputs(
     rationale, ends = join_segments(segments, separator)
     start = config.format_explicit(query, _SENTINEL).index(_SENTINEL)  # where the rationale begins in the prompt
     prompt = config.format_explicit(query, rationale)
-    ids, _, offsets = tokenize_prompts(tokenizer, [prompt], max_length, config.append_eos, offsets=True)
-    return ExplicitInput(ids=ids[0], segment_ends=_covering_tokens(offsets[0], [start + e - 1 for e in ends]))
+    eos = config.append_eos if append_eos is None else append_eos
+    ids, _, offsets = tokenize_prompts(tokenizer, [prompt], max_length, eos, offsets=True)
+    chars = [start + e - 1 for e in ends]
+    if at_separator and separator:
+        chars = [start + e + len(separator) - 1 for e in ends[:-1]] + chars[-1:]  # the separator's last character
+    return ExplicitInput(ids=ids[0], segment_ends=_covering_tokens(offsets[0], chars))
 
 
 def _covering_tokens(offsets: Sequence[tuple[int, int]], chars: Sequence[int]) -> list[int]:

@@ -87,7 +87,7 @@ def _train(config: TrainConfig, run: Path, stop_after: int | None) -> Path:
         bar.set_postfix(loss=f"{record['loss']:.3f}", s_per_step=f"{progress['elapsed'] / step:.1f}")
         if config.eval_every and step % config.eval_every == 0 and step < len(plan):
             append_jsonl(run / "eval.jsonl", {"step": step, **_evaluate(model, config)})
-        if step % config.save_every == 0 or step == end:
+        if (config.save_every and step % config.save_every == 0) or step == end:
             save_checkpoint(run, model, optimizer, scheduler, config, progress)
     bar.close()
     if step < len(plan):

@@ -27,6 +27,13 @@ def test_configs_load(tmp_path):
     assert TrainConfig.load(CONFIGS / "laser.yaml").objective is Objective.LASER
     assert TrainConfig.load(CONFIGS / "no-trajectory.yaml").loss_weights().trajectory_kd == 0
     assert TrainConfig.load(CONFIGS / "no-output-kd.yaml").loss_weights().output_kd == 0
+    authors = TrainConfig.load(CONFIGS / "laser-long-authors.yaml")
+    assert (authors.segment_states, authors.teacher_eos, authors.loss_weights().trajectory_temperature) == (
+        "separator", True, 0.05)
+    assert TrainConfig().loss_weights().trajectory_temperature is None  # the paper: kd_temperature for both
+    assert "ircot" in TrainConfig.load(CONFIGS / "laser-long.yaml").datasets
+    with pytest.raises(ValueError, match="segment_states"):
+        TrainConfig(segment_states="middle")
     ramped = TrainConfig(kd_warmup_ratio=0.5)
     assert ramped.loss_weights(0.0).output_kd == 0 and ramped.loss_weights(0.25).output_kd == 5.0
     assert ramped.loss_weights(0.75).output_kd == 10.0 and ramped.loss_weights(0.25).latent_cl == 1.0

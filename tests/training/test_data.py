@@ -6,8 +6,17 @@ import random
 
 import pytest
 
+from laser_rag_benchmarks import datasets
 from laser_rag_benchmarks.datasets import shared_dataset
-from laser_rag_training.data import HELD_OUT_SPLITS, SOURCES, build_training_set, make_batch, plan_batches, rationales
+from laser_rag_training.data import (
+    HELD_OUT_SPLITS,
+    SOURCES,
+    build_training_set,
+    make_batch,
+    plan_batches,
+    rationales,
+    validation_set,
+)
 
 
 def _norm(text: str) -> str:
@@ -23,11 +32,20 @@ def training_set(shared_data):
     return build_training_set(SOURCES)
 
 
+def _held_out(source: str):
+    """Every query set the training examples of ``source`` must stay out of (validation, test, evaluation)."""
+    if source == "scifact":  # claims_dev (the shared evaluation queries) and claims_train's held-out parts
+        return [shared_dataset("scifact", "validation"), *(validation_set("scifact", s) for s in ("validation", "test"))]
+    if source == "ircot":  # all training; the shared evaluation sets it could overlap with
+        return [shared_dataset("hotpotqa", "all"), shared_dataset("musique", "all")]
+    return [shared_dataset(source, split) for split in HELD_OUT_SPLITS[source]]
+
+
 def test_no_held_out_query_is_trained_on_and_negatives_are_never_positives(training_set):
     for source in SOURCES:
         examples = [e for e in training_set.examples if e.source == source]
         assert examples, source
-        held_out = [shared_dataset(source, split) for split in HELD_OUT_SPLITS[source]]
+        held_out = _held_out(source)
         held_ids = {qid for ds in held_out for qid in ds.queries}
         held_texts = {_norm(text) for ds in held_out for text in ds.queries.values()}
         held_docs = {d for ds in held_out for docs in ds.qrels.values() for d in docs}
@@ -77,3 +95,35 @@ def test_limit_and_batches(training_set):
         assert batch.doc_ids[batch.positive_index[row]] in e.targets
         assert all(batch.exclude[row, col] == (d in e.positives) for col, d in enumerate(batch.doc_ids))
     assert len(set(batch.doc_ids)) == len(batch.doc_ids)
+
+
+def test_no_training_query_is_a_shared_evaluation_query(training_set):
+    evaluation = [shared_dataset("hotpotqa", "all"), shared_dataset("musique", "all"),
+                  shared_dataset("scifact", "validation"), shared_dataset("strategyqa", "validation"),
+                  shared_dataset("strategyqa", "test")]
+    asked = {_norm(text) for ds in evaluation for text in ds.queries.values()}
+    assert not {_norm(e.query) for e in training_set.examples} & asked
+
+
+def test_ircot_demos_are_paragraph_length_with_their_chain_of_thought(shared_data):
+    corpus, records = datasets.ircot_records()
+    assert len(records) == 89 and {r["dataset"] for r in records} == set(datasets.IRCOT_SETS)
+    by_id = {doc.id: doc for doc in corpus}
+    for r in records:
+        assert r["reasoning"] and r["reasoning"][-1].startswith("So the answer is")
+        assert r["positives"] and {d for d, _ in r["positives"]} <= set(r["paragraphs"])
+        assert all(by_id[d].title and len(by_id[d].text.split()) >= 5 for d in r["paragraphs"])
+    words = [len(doc.text.split()) for doc in corpus]
+    assert sum(words) / len(words) > 40  # paragraphs, not sentences
+
+
+def test_long_document_validation_set_holds_out_its_claims(training_set):
+    valid = validation_set("scifact")
+    trained = {e.qid for e in training_set.examples if e.source == "scifact"}
+    assert valid.queries and not set(valid.queries) & trained
+    assert len(valid.corpus) == 1000
+    ids = {doc.id for doc in valid.corpus}
+    assert all(set(docs) <= ids for docs in valid.qrels.values())
+    words = [len(doc.text.split()) for doc in valid.corpus]
+    assert sum(words) / len(words) > 150  # abstracts
+    assert set(rationales("scifact", "validation")) <= set(valid.queries)

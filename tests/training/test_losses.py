@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from laser_rag_training.losses import LossWeights, info_nce, laser_loss, score_kl, trajectory_kl
 
@@ -128,3 +129,15 @@ def test_laser_loss_latent_only_has_one_term():
     out = laser_loss(q, d, torch.tensor([0, 1]))
     assert set(out) == {"loss", "latent_cl"}
     assert out["loss"].item() == pytest.approx(info_nce(q, d, torch.tensor([0, 1]), 0.02).item())
+
+
+def test_trajectory_term_has_its_own_temperature():
+    torch.manual_seed(0)
+    q, docs = F.normalize(torch.randn(2, 8), dim=-1), F.normalize(torch.randn(4, 8), dim=-1)
+    steps, teacher, valid = torch.randn(2, 3, 8), torch.randn(2, 3, 8), torch.tensor([True, True])
+    inputs = dict(explicit_q=q.flip(0), latent_steps=steps, teacher_steps=teacher, valid=valid)
+    own = laser_loss(q, docs, torch.tensor([0, 1]), LossWeights(trajectory_temperature=0.05), **inputs)
+    assert own["trajectory_kd"].item() == pytest.approx(trajectory_kl(steps, teacher, docs, valid, 0.05).item())
+    shared = laser_loss(q, docs, torch.tensor([0, 1]), LossWeights(kd_temperature=0.05), **inputs)
+    assert shared["trajectory_kd"].item() == pytest.approx(own["trajectory_kd"].item())
+    assert own["output_kd"].item() != pytest.approx(shared["output_kd"].item())  # only the trajectory term moved

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from laser_rag_training.report import ROWS, markdown
+from laser_rag_training.report import LONG_ROWS, ROWS, markdown
 
 
 def test_report_table_has_steps_and_relative_gains():
@@ -21,14 +21,16 @@ def test_report_table_has_steps_and_relative_gains():
     lines = table.splitlines()
     assert lines[0].startswith("| model | K | steps | strategyqa nDCG@10 |")
     assert "| B | 3 | 160 | 0.5000 |" in lines[2] and "| U | 3 | - |" in lines[4]
-    assert "LaSER vs basic on strategyqa: +10.0% relative nDCG@10." in table and "latent-only" not in table
+    assert "laser vs basic on strategyqa: +10.0% relative nDCG@10." in table and "latent-only" not in table
     assert "StrategyQA (allenai)" in table  # the licence of every set shown
 
 
 def test_rows_name_commands_that_exist():
-    configs = {row.config for row in ROWS if row.config}
+    configs = {row.config for row in (*ROWS, *LONG_ROWS) if row.config}
     root = Path(__file__).resolve().parents[2]
     assert all((root / config).is_file() for config in configs)
     laser = next(row for row in ROWS if row.name == "laser")
     assert laser.train_command() == "laser-rag train --config training/configs/laser.yaml"
     assert laser.eval_command() == "python -m laser_rag_training.report --rows laser --force"
+    long = next(row for row in LONG_ROWS if row.name == "laser-long")
+    assert long.eval_command() == "python -m laser_rag_training.report --table long --rows laser-long --force"

@@ -145,3 +145,19 @@ def test_gathered_states_equal_unpadded_ones(encoder):
             expected = alone[0, [x.segment_ends[j] for j in step_to_segment(3, len(x.segment_ends))]]
             torch.testing.assert_close(batched[row], expected, atol=2e-4, rtol=1e-4)
     assert valid.all()
+
+
+def test_separator_states_and_teacher_eos(encoder):
+    """The authors' teacher: states at the separator after each segment (the last segment at its own end), EOS
+    appended on request whatever the config says."""
+    tokenizer, config = encoder.tokenizer, LaSERConfig()
+    ends = explicit_inputs(tokenizer, config, QUERY, SEGMENTS, max_length=256, separator="\n\n")
+    seps = explicit_inputs(tokenizer, config, QUERY, SEGMENTS, max_length=256, separator="\n\n", at_separator=True)
+    assert seps.ids == ends.ids and seps.segment_ends[-1] == ends.segment_ends[-1]
+    for position, segment in zip(seps.segment_ends[:-1], SEGMENTS):
+        assert tokenizer.decode(seps.ids[:position + 1]).endswith(segment + "\n\n")
+        assert "\n" in tokenizer.decode([seps.ids[position]])
+    plain = explicit_inputs(tokenizer, config, QUERY, SEGMENTS, max_length=256)
+    eos = explicit_inputs(tokenizer, config, QUERY, SEGMENTS, max_length=256, append_eos=True)
+    assert not config.append_eos and eos.ids == plain.ids + [tokenizer.eos_token_id]
+    assert eos.segment_ends == plain.segment_ends
