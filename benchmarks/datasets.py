@@ -241,19 +241,22 @@ _IRCOT_BLOCK = re.compile(r"^# METADATA: (\{.*\})$", re.MULTILINE)
 _IRCOT_TITLE = "Wikipedia Title: "
 
 
-def _ircot_paragraphs(block: str) -> tuple[list[tuple[str, str]], str]:
-    """One prompt block -> its ``(title, text)`` paragraphs and the question (after ``Q: ``)."""
-    paragraphs, question = [], ""
+def _ircot_paragraphs(block: str) -> list[tuple[str, str]]:
+    """One prompt block -> its ``(title, text)`` paragraphs (the question and answer come from the annotations)."""
+    paragraphs = []
     for chunk in re.split(r"\n\s*\n", block.strip()):
         if chunk.startswith(_IRCOT_TITLE):
             title, _, text = chunk[len(_IRCOT_TITLE):].partition("\n")
             paragraphs.append((title.strip(), " ".join(text.split())))
-        elif chunk.startswith("Q: "):
-            question = chunk[3:].partition("\nA: ")[0].strip()
-    return paragraphs, question
+    return paragraphs
 
 
-def _ircot(data_dir) -> tuple[list[Document], list[dict]]:
+def ircot_records(data_dir: str | Path | None = None) -> tuple[list[Document], list[dict]]:
+    """The IRCoT demos (hand-written chains of thought for HotpotQA, 2WikiMultihopQA, MuSiQue and IIRC train
+    questions, 89 in all) and the pool of their paragraphs (each demo's gold paragraphs and two distractors):
+    ``(corpus, records)``, each record ``id, dataset, question, reasoning (the CoT sentences), answer,
+    paragraphs (the demo's doc ids), positives [(doc_id, text)]`` (the paragraphs the CoT steps cite). None of
+    these questions is in the evaluation sets ``hotpotqa`` (dev) or ``musique``. Training only: no split."""
     import _jsonnet  # the annotations are jsonnet (single quotes, trailing commas, comments)
 
     pool = _Pool("ircot:")
@@ -269,8 +272,7 @@ def _ircot(data_dir) -> tuple[list[Document], list[dict]]:
         for note in annotations:
             if note["question_id"] not in blocks:
                 continue
-            paragraphs, _ = _ircot_paragraphs(blocks[note["question_id"]])
-            ids = {title: pool.add(body, title) for title, body in paragraphs}
+            ids = {title: pool.add(body, title) for title, body in _ircot_paragraphs(blocks[note["question_id"]])}
             steps = [step["cot_sent"].strip() for step in note["reasoning_steps"]]
             gold = dict.fromkeys(p["title"] for step in note["reasoning_steps"] for p in step["paragraphs"]
                                  if p["title"] in ids)
@@ -284,15 +286,6 @@ def _ircot(data_dir) -> tuple[list[Document], list[dict]]:
                 "positives": [(ids[title], pool.documents[ids[title]].text) for title in gold],
             })
     return pool.corpus, records
-
-
-def ircot_records(data_dir: str | Path | None = None) -> tuple[list[Document], list[dict]]:
-    """The IRCoT demos (hand-written chains of thought for HotpotQA, 2WikiMultihopQA, MuSiQue and IIRC train
-    questions, 89 in all) and the pool of their paragraphs (each demo's gold paragraphs and two distractors):
-    ``(corpus, records)``, each record ``id, dataset, question, reasoning (the CoT sentences), answer,
-    paragraphs (the demo's doc ids), positives [(doc_id, text)]`` (the paragraphs the CoT steps cite). None of
-    these questions is in the evaluation sets ``hotpotqa`` (dev) or ``musique``. Training only: no split."""
-    return _ircot(data_dir)
 
 
 def _hotpotqa(data_dir) -> tuple[list[Document], list[tuple[str, str, list[str]]]]:
