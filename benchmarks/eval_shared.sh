@@ -17,7 +17,7 @@ set -euo pipefail
 # generation ~10x slower here; a single thread also makes the latency figures steadier.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 cd "$(dirname "$0")/.."
-MODES=${MODES:-bm25,minilm,basic,laser,rewrite}
+MODES=${MODES:-bm25,minilm,basic,laser,rewrite,laser+hybrid,minilm+hybrid}
 SETS=("$@")
 if [ ${#SETS[@]} -eq 0 ]; then SETS=(hotpotqa musique strategyqa scifact); fi
 for name in "${SETS[@]}"; do

@@ -226,7 +226,14 @@ class _RetrieverRunner:
         self.encoder = describe_encoder(retriever.encoder)
         if retriever.hybrid:
             stem = "stemmed" if retriever.sparse.config.stemmed else "not stemmed"
-            self.encoder += f" + BM25 sparse ({stem}, {retriever.fusion.upper()} fusion in Qdrant)"
+            fusion = retriever.fusion.upper()
+            if retriever.fusion == "rrf":
+                from laser_rag.store import RRF_K
+
+                fusion += f" k={retriever.rrf_k or RRF_K}"
+                if retriever.fusion_weights:
+                    fusion += " weights (dense, sparse) {:g}, {:g}".format(*retriever.fusion_weights)
+            self.encoder += f" + BM25 sparse ({stem}, {fusion} fusion in Qdrant)"
         self.fingerprint = retriever.encoder.fingerprint
         self.index_seconds = indexed.seconds
         self.index_cached = indexed.cached

@@ -99,12 +99,14 @@ class Retriever:
 
     ``mode`` is the name reported in each `Retrieval` (default: ``"rewrite"`` with a rewriter, else the encoder's
     label; ``+hybrid`` appended when hybrid). ``hybrid=True`` fuses dense and sparse (BM25) candidates with
-    ``fusion`` (``"rrf"`` or ``"dbsf"``); the collection must hold sparse vectors (`HybridNotEnabledError`
-    otherwise, raised here). Build one with `open_retriever`, or from parts here.
+    ``fusion`` (``"dbsf"``, the default, or ``"rrf"`` with its rank constant ``rrf_k`` and ``fusion_weights`` =
+    (dense, sparse): see `laser_rag.store.VectorCollection.search_hybrid`); the collection must hold sparse
+    vectors (`HybridNotEnabledError` otherwise, raised here). Build one with `open_retriever`, or from parts here.
     """
 
     def __init__(self, collection: VectorCollection, encoder: BaseEncoder, rewriter: QueryRewriter | None = None,
-                 *, k: int = 10, mode: str | None = None, hybrid: bool = False, fusion: str = "rrf") -> None:
+                 *, k: int = 10, mode: str | None = None, hybrid: bool = False,
+                 fusion: str = _store.DEFAULT_FUSION, rrf_k: int | None = None, fusion_weights: tuple[float, float] | None = None) -> None:
         if collection.fingerprint != encoder.fingerprint:
             raise CollectionMismatchError(
                 collection.name, collection.info,
@@ -112,10 +114,9 @@ class Retriever:
                 "was built by another encoder")
         if k < 1:
             raise ValueError(f"k must be positive, got {k}")
-        if fusion not in _store.FUSIONS:
-            raise ValueError(f"unknown fusion {fusion!r}: use one of {', '.join(_store.FUSIONS)}")
+        _store.fusion_query(fusion, rrf_k=rrf_k, weights=fusion_weights)  # a bad fusion fails here, not per query
         self.sparse = collection.sparse_encoder if hybrid else None  # HybridNotEnabledError names the upgrade
-        self.fusion = fusion
+        self.fusion, self.rrf_k, self.fusion_weights = fusion, rrf_k, fusion_weights
         self.collection = collection
         self.encoder = encoder
         self.rewriter = rewriter
@@ -172,7 +173,8 @@ class Retriever:
             sparse = self.sparse.encode_query(query)
             timings["sparse_ms"] = _ms(tick)
             tick = time.perf_counter()
-            hits = self.collection.search_hybrid(vector, sparse, k or self.k, fusion=self.fusion)
+            hits = self.collection.search_hybrid(vector, sparse, k or self.k, fusion=self.fusion, rrf_k=self.rrf_k,
+                                                 weights=self.fusion_weights)
         else:
             tick = time.perf_counter()
             hits = self.collection.search(vector, k or self.k)
@@ -223,15 +225,17 @@ def encoder_for(mode: RetrievalMode | str, source: str | None = None) -> BaseEnc
 def open_retriever(mode: RetrievalMode | str = RetrievalMode.LASER, corpus: str = "default", *, client: Any = None,
                    encoder: BaseEncoder | None = None, llm: Any = None, collection: str | None = None,
                    create: bool = False, recreate: bool = False, k: int = 10, hybrid: bool = False,
-                   fusion: str = "rrf") -> Retriever:
+                   fusion: str = _store.DEFAULT_FUSION, rrf_k: int | None = None,
+                   fusion_weights: tuple[float, float] | None = None) -> Retriever:
     """A `Retriever` for the preset ``mode`` on the collection ``<corpus>-<encoder label>`` (or ``collection``).
 
     ``encoder`` overrides the preset's encoder (see `encoder_for`); ``client`` is a Qdrant client (default: one
     `laser_rag.store.connect()`). ``llm`` (anything `laser_rag.llm.as_llm` accepts, or a ready `QueryRewriter`)
     is used by presets that rewrite, ignored by the others. ``create`` makes a missing collection (for indexing);
     otherwise a missing one raises `CollectionNotFoundError`; ``recreate`` drops it first.
-    ``hybrid=True``: dense + BM25 fusion (``fusion``: ``"rrf"`` or ``"dbsf"``); a collection created now gets the
-    sparse vectors, an existing one without them raises `HybridNotEnabledError` naming the upgrade command.
+    ``hybrid=True``: dense + BM25 fusion (``fusion``, ``rrf_k``, ``fusion_weights``: see `Retriever`); a
+    collection created now gets the sparse vectors, an existing one without them raises `HybridNotEnabledError`
+    naming the upgrade command.
     """
     chosen = preset(mode)
     encoder = encoder if encoder is not None else encoder_for(chosen.mode)
@@ -243,4 +247,5 @@ def open_retriever(mode: RetrievalMode | str = RetrievalMode.LASER, corpus: str 
     if chosen.rewrites:
         rewriter = llm if isinstance(llm, QueryRewriter) else QueryRewriter(llm)
     name = f"{chosen.mode.value}{HYBRID_SUFFIX}" if hybrid else chosen.mode.value
-    return Retriever(opened, encoder, rewriter, k=k, mode=name, hybrid=hybrid, fusion=fusion)
+    return Retriever(opened, encoder, rewriter, k=k, mode=name, hybrid=hybrid, fusion=fusion, rrf_k=rrf_k,
+                     fusion_weights=fusion_weights)

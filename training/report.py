@@ -76,10 +76,18 @@ ROWS = (
     _trained("no-output-kd", "LaSER w/o output KD, 80 steps"),
     _trained("no-trajectory", "LaSER w/o trajectory alignment, 80 steps"),
 )
-#: Round 2 (issue 14): the long-document mix, against the shipped round-1 encoders.
+#: Where the round-1 checkpoints (shipped as builtin:basic/laser until round 2 replaced them) are read from; get
+#: them from git: ``mkdir -p runs/round1 && git archive 619e0d2 laser_rag/checkpoints/basic-smollm2-135m
+#: laser_rag/checkpoints/laser-smollm2-135m | tar -x --strip-components=2 -C runs/round1``.
+ROUND1 = Path("runs/round1")
+#: Round 2 (issue 14): the long-document mix, against the untrained backbone and the round-1 encoders.
 LONG_ROWS = (
-    Row("shipped-basic", "basic, shipped (round 1: 160 steps, sentences only)", "builtin:basic", table="long"),
-    Row("shipped-laser", "LaSER, shipped (round 1: 160 steps, sentences only)", "builtin:laser", table="long"),
+    Row("backbone-k1", "SmolLM2-135M untrained, K=1 (last token)", DEFAULT_BASE, num_thinking_steps=1, table="long"),
+    Row("backbone-k3", "SmolLM2-135M untrained, K=3 latent steps", DEFAULT_BASE, num_thinking_steps=3, table="long"),
+    Row("round1-basic", "basic, round 1 (160 steps, sentences only)", str(ROUND1 / "basic-smollm2-135m"),
+        table="long"),
+    Row("round1-laser", "LaSER, round 1 (160 steps, sentences only)", str(ROUND1 / "laser-smollm2-135m"),
+        table="long"),
     _trained("basic-long", "basic, long-document mix, 80 steps", "long"),
     _trained("laser-long", "LaSER, long-document mix, 80 steps", "long"),
     Row("laser-long-teacher", "LaSER long-document mix: its explicit view (the teacher; not available at "
@@ -152,7 +160,7 @@ def markdown(report: dict) -> str:
              "load averages are in training.json); train CPU: the training process's CPU time (1 torch thread), "
              "about what the run takes on one free core."]
     for laser, other in (("laser", "basic"), ("laser", "latent-only"), ("laser-long", "basic-long"),
-                         ("laser-long", "shipped-laser"), ("basic-long", "shipped-basic")):
+                         ("laser-long", "round1-laser"), ("basic-long", "round1-basic")):
         if laser in rows and other in rows:
             for s in sets:
                 a, b = rows[laser]["metrics"][s]["ndcg_cut_10"], rows[other]["metrics"][s]["ndcg_cut_10"]

@@ -116,8 +116,8 @@ class LaSERRetriever(BaseRetriever):
     (`CollectionMismatchError`). ``k`` is set here and can be overridden per call: ``invoke(query, k=3)``.
     Each Document has ``id`` = the document id and metadata ``doc_id``, ``title``, ``score`` plus the corpus's own.
     ``retrieval_mode=RetrievalMode.HYBRID`` (or ``SPARSE``) also uses the collection's BM25 sparse vectors
-    (`LaSERSparseEmbeddings`, fused by Qdrant with RRF); a collection without them raises `HybridNotEnabledError`,
-    which names the upgrade command.
+    (`LaSERSparseEmbeddings`, fused by Qdrant with laser_rag's default fusion, `laser_rag.store.DEFAULT_FUSION`);
+    a collection without them raises `HybridNotEnabledError`, which names the upgrade command.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -155,7 +155,8 @@ class LaSERRetriever(BaseRetriever):
         return self._vectorstore
 
     def _search(self, query: str, k: Optional[int]) -> list[LCDocument]:
-        found = self._vectorstore.similarity_search_with_score(query, k=k or self.k)
+        fusion = _store.fusion_query() if self.retrieval_mode == RetrievalMode.HYBRID else None
+        found = self._vectorstore.similarity_search_with_score(query, k=k or self.k, hybrid_fusion=fusion)
         foreign = self._foreign_points([doc for doc, _ in found if "doc_id" not in doc.metadata])
         documents = []
         for doc, score in found:

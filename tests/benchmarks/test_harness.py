@@ -198,7 +198,7 @@ def test_hybrid_rows_share_the_dense_collection_and_time_the_sparse_stage(minilm
     assert [r.mode for r in report.results] == ["bm25", "minilm", "minilm+hybrid"]
     dense, hybrid = report.result("minilm"), report.result("minilm+hybrid")
     assert hybrid.fingerprint == dense.fingerprint == minilm.fingerprint
-    assert "BM25 sparse (stemmed, RRF fusion in Qdrant)" in hybrid.encoder
+    assert "BM25 sparse (stemmed, DBSF fusion in Qdrant)" in hybrid.encoder
     assert "sparse_ms" in hybrid.stages_ms and "sparse_ms" not in dense.stages_ms
     assert hybrid.index_seconds == dense.index_seconds  # one collection: the dense vectors were encoded once
     assert all(0.0 < r.metrics["ndcg_cut_10"] <= 1.0 for r in report.results)

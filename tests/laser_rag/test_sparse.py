@@ -16,7 +16,7 @@ from laser_rag.corpus import Document
 from laser_rag.errors import HybridNotEnabledError, StoreError
 from laser_rag.retrieval import Retriever, open_retriever
 from laser_rag.sparse import SPARSE_VECTOR_NAME, SparseConfig, SparseEncoder, token_index
-from laser_rag.store import VectorCollection, connect
+from laser_rag.store import RRF_K, VectorCollection, connect
 
 TEXT = "Vitamin D supplementation lowers the risk of hip fractures in older adults."
 
@@ -78,7 +78,7 @@ def test_document_weights_are_bm25_saturation_and_query_weights_are_one():
 # --------------------------------------------------------------------------------------------------- the store
 
 
-def test_a_hybrid_search_is_the_rrf_of_its_two_prefetches(minilm, scifact, vectors):
+def test_a_hybrid_search_fuses_its_two_prefetches_by_dbsf_or_weighted_rrf(minilm, scifact, vectors):
     client = connect(":memory:")
     collection = VectorCollection.open(client, "scifact-hybrid", minilm, hybrid=True)
     collection.upsert(scifact.corpus, vectors)
@@ -88,19 +88,38 @@ def test_a_hybrid_search_is_the_rrf_of_its_two_prefetches(minilm, scifact, vecto
     for query in list(scifact.queries.values())[:4]:
         dense = minilm.encode_queries([query])[0]
         sparse = collection.sparse_encoder.encode_query(query)
-        dense_list = [h.id for h in collection.search(dense, 20)]
-        sparse_list = [h.id for h in collection.search_sparse(sparse, 20)]
+        dense_hits, sparse_hits = collection.search(dense, 20), collection.search_sparse(sparse, 20)
+        dense_list, sparse_list = [h.id for h in dense_hits], [h.id for h in sparse_hits]
+        # the default, distribution-based score fusion: each list's scores rescaled so that its mean -/+ 3 sample
+        # standard deviations map to 0 and 1, then summed
         fused: dict[str, float] = {}
-        for ranking in (dense_list, sparse_list):  # reciprocal rank fusion, Qdrant's constant: 1 / (rank + 1)
-            for rank, doc_id in enumerate(ranking, start=1):
-                fused[doc_id] = fused.get(doc_id, 0.0) + 1.0 / (rank + 1)
+        for found in (dense_hits, sparse_hits):
+            scores = np.array([h.score for h in found])
+            low, high = scores.mean() - 3 * scores.std(ddof=1), scores.mean() + 3 * scores.std(ddof=1)
+            for h in found:
+                fused[h.id] = fused.get(h.id, 0.0) + (h.score - low) / (high - low)
         hits = collection.search_hybrid(dense, sparse, 10, prefetch_limit=20)
         assert [h.score for h in hits] == pytest.approx(sorted(fused.values(), reverse=True)[:10])
         assert all(h.score == pytest.approx(fused[h.id]) for h in hits)
+        for rrf_k, weights in ((None, None), (60, (1.0, 2.0)), (10, (3.0, 1.0))):
+            # weighted reciprocal rank fusion as Qdrant defines it: w / (rank + w * (k - 1)), rank from 1
+            k_, (w_dense, w_sparse) = rrf_k or RRF_K, weights or (1.0, 1.0)
+            fused = {}
+            for ranking, w in ((dense_list, w_dense), (sparse_list, w_sparse)):
+                for rank, doc_id in enumerate(ranking, start=1):
+                    fused[doc_id] = fused.get(doc_id, 0.0) + w / (rank + w * (k_ - 1))
+            hits = collection.search_hybrid(dense, sparse, 10, fusion="rrf", prefetch_limit=20, rrf_k=rrf_k,
+                                             weights=weights)
+            assert [h.score for h in hits] == pytest.approx(sorted(fused.values(), reverse=True)[:10])
+            assert all(h.score == pytest.approx(fused[h.id]) for h in hits)
     dbsf = collection.search_hybrid(dense, sparse, 5, fusion="dbsf")
     assert len(dbsf) == 5
     with pytest.raises(ValueError, match="unknown fusion"):
         collection.search_hybrid(dense, sparse, 5, fusion="max")
+    with pytest.raises(ValueError, match="apply to fusion=.rrf. only"):
+        collection.search_hybrid(dense, sparse, 5, fusion="dbsf", weights=(1.0, 2.0))
+    with pytest.raises(ValueError, match="both positive"):
+        collection.search_hybrid(dense, sparse, 5, fusion="rrf", weights=(1.0, 0.0))
 
 
 def test_a_dense_only_collection_refuses_hybrid_with_the_upgrade_command(minilm, scifact, vectors):
@@ -136,6 +155,14 @@ def test_the_upgrade_keeps_every_dense_vector_and_makes_hybrid_work(minilm, scif
     query = next(iter(scifact.queries.values()))
     result = retriever.retrieve(query, k=5)
     assert result.mode == f"{minilm.label}+hybrid" and "sparse_ms" in result.timings and len(result.hits) == 5
+    # the retriever's fusion settings are the store's
+    weighted = Retriever(reopened, minilm, hybrid=True, fusion="rrf", rrf_k=60, fusion_weights=(1.0, 3.0))
+    weighted = weighted.retrieve(query, k=5)
+    expected = reopened.search_hybrid(minilm.encode_queries([query])[0], reopened.sparse_encoder.encode_query(query),
+                                      5, fusion="rrf", rrf_k=60, weights=(1.0, 3.0))
+    assert [h.id for h in weighted.hits] == [h.id for h in expected]
+    with pytest.raises(ValueError, match="rrf_k"):
+        Retriever(reopened, minilm, hybrid=True, fusion="rrf", rrf_k=0)
     # the upgrade's vectors are those indexing would have written
     fresh = VectorCollection.open(connect(":memory:"), "fresh", minilm, hybrid=True)
     fresh.upsert(scifact.corpus, vectors)

@@ -156,8 +156,14 @@ def test_hybrid_retriever_uses_our_sparse_vectors_and_finds_cited_abstracts(mini
     found = sum(any(d.id in scifact_slice.qrels[qid] for d in retriever.invoke(query))
                 for qid, query in scifact_slice.queries.items())
     assert found >= 8  # SciFact's own qrels define relevance
-    docs = retriever.invoke(next(iter(scifact_slice.queries.values())))
+    query = next(iter(scifact_slice.queries.values()))
+    docs = retriever.invoke(query)
     assert len(docs) == 3 and all(d.metadata["doc_id"] == d.id and d.page_content for d in docs)
+    # the fusion is laser_rag's (langchain-qdrant prefetches k from each side)
+    hybrid = VectorCollection.open(client, "sf-hybrid", minilm, hybrid=True)
+    ours = hybrid.search_hybrid(minilm.encode_queries([query])[0], hybrid.sparse_encoder.encode_query(query), 3,
+                                prefetch_limit=3)
+    assert [d.id for d in docs] == [h.id for h in ours]
 
     sparse = LaSERSparseEmbeddings(SparseEncoder())
     ours = SparseEncoder().encode_query("vitamin D fractures")
