@@ -106,7 +106,8 @@ class Retriever:
 
     def __init__(self, collection: VectorCollection, encoder: BaseEncoder, rewriter: QueryRewriter | None = None,
                  *, k: int = 10, mode: str | None = None, hybrid: bool = False,
-                 fusion: str = _store.DEFAULT_FUSION, rrf_k: int | None = None, fusion_weights: tuple[float, float] | None = None) -> None:
+                 fusion: str = _store.DEFAULT_FUSION, rrf_k: int | None = None,
+                 fusion_weights: tuple[float, float] | None = None) -> None:
         if collection.fingerprint != encoder.fingerprint:
             raise CollectionMismatchError(
                 collection.name, collection.info,

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from qdrant_client import models
 
-from laser_rag.corpus import Document
 from laser_rag.errors import HybridNotEnabledError, StoreError
 from laser_rag.retrieval import Retriever, open_retriever
 from laser_rag.sparse import SPARSE_VECTOR_NAME, SparseConfig, SparseEncoder, token_index
