@@ -35,9 +35,8 @@ CANDIDATES: list[tuple[str, dict]] = [
     ("rrf-k60-dense2x", {"fusion": "rrf", "rrf_k": 60, "weights": (2.0, 1.0)}),
     ("dbsf", {"fusion": "dbsf"}),
 ]
-#: Validation sets and the token limit the shared evaluation reads their documents with (SciFact: 128, as in
-#: `laser_rag_benchmarks.shared.SHARED_EVALS`, so the document vectors are the ones the eval caches).
-SETS = {"strategyqa": None, "hotpotqa_evidence": None, "scifact": 128}
+#: The validation sets (`laser_rag_training.data.validation_set`).
+SETS = ("strategyqa", "hotpotqa_evidence", "scifact")
 
 
 def evaluate_fusions(mode: str, name: str, max_queries: int | None = None, progress: bool = True) -> dict:
@@ -47,10 +46,13 @@ def evaluate_fusions(mode: str, name: str, max_queries: int | None = None, progr
 
     from laser_rag.evaluation import judged_queries, score_run
     from laser_rag_benchmarks.retrievers import DEPTH, EvalSettings, memory_collection, mode_encoder
+    from laser_rag_benchmarks.shared import SHARED_EVALS
     from laser_rag_training.data import validation_set
 
     dataset = validation_set(name)
-    encoder = mode_encoder(mode, EvalSettings(max_length=SETS[name]))
+    # the token limit the shared eval reads the set's documents with (SciFact: 128), so the vectors are the ones
+    # its cache holds
+    encoder = mode_encoder(mode, EvalSettings(max_length=SHARED_EVALS.get(name, {}).get("max_length")))
     indexed = memory_collection(encoder, dataset.corpus, hybrid=True, progress=progress)
     collection = indexed.collection
     qids = judged_queries(dataset.qrels, list(dataset.queries))[:max_queries]

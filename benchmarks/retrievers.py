@@ -226,13 +226,14 @@ class _RetrieverRunner:
         self.encoder = describe_encoder(retriever.encoder)
         if retriever.hybrid:
             stem = "stemmed" if retriever.sparse.config.stemmed else "not stemmed"
-            fusion = retriever.fusion.upper()
-            if retriever.fusion == "rrf":
-                from laser_rag.store import RRF_K
+            from laser_rag.store import fusion_query
 
-                fusion += f" k={retriever.rrf_k or RRF_K}"
-                if retriever.fusion_weights:
-                    fusion += " weights (dense, sparse) {:g}, {:g}".format(*retriever.fusion_weights)
+            fusion = retriever.fusion.upper()
+            query = fusion_query(retriever.fusion, rrf_k=retriever.rrf_k, weights=retriever.fusion_weights)
+            if retriever.fusion == "rrf":  # the rank constant and weights Qdrant is sent, defaults resolved
+                fusion += f" k={query.rrf.k}"
+                if query.rrf.weights:
+                    fusion += " weights (dense, sparse) {:g}, {:g}".format(*query.rrf.weights)
             self.encoder += f" + BM25 sparse ({stem}, {fusion} fusion in Qdrant)"
         self.fingerprint = retriever.encoder.fingerprint
         self.index_seconds = indexed.seconds

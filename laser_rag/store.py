@@ -125,7 +125,7 @@ def fusion_query(fusion: str = DEFAULT_FUSION, *, rrf_k: int | None = None, weig
     if fusion == "dbsf":
         if rrf_k is not None or weights is not None:
             raise ValueError("rrf_k and weights apply to fusion='rrf' only")
-        return models.FusionQuery(fusion=models.Fusion.DBSF)
+        return models.FusionQuery(fusion=FUSIONS[fusion])
     rrf_k = RRF_K if rrf_k is None else rrf_k
     if rrf_k < 1:
         raise ValueError(f"rrf_k must be >= 1, got {rrf_k}")

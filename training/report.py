@@ -76,10 +76,11 @@ ROWS = (
     _trained("no-output-kd", "LaSER w/o output KD, 80 steps"),
     _trained("no-trajectory", "LaSER w/o trajectory alignment, 80 steps"),
 )
-#: Where the round-1 checkpoints (shipped as builtin:basic/laser until round 2 replaced them) are read from; get
-#: them from git: ``mkdir -p runs/round1 && git archive 619e0d2 laser_rag/checkpoints/basic-smollm2-135m
-#: laser_rag/checkpoints/laser-smollm2-135m | tar -x --strip-components=2 -C runs/round1``.
+#: Where the round-1 checkpoints (shipped as builtin:basic/laser until round 2 replaced them) are read from, and
+#: the command that gets them from git.
 ROUND1 = Path("runs/round1")
+ROUND1_EXTRACT = (f"mkdir -p {ROUND1} && git archive 619e0d2 laser_rag/checkpoints/basic-smollm2-135m "
+                  f"laser_rag/checkpoints/laser-smollm2-135m | tar -x --strip-components=2 -C {ROUND1}")
 #: Round 2 (issue 14): the long-document mix, against the untrained backbone and the round-1 encoders.
 LONG_ROWS = (
     Row("backbone-k1", "SmolLM2-135M untrained, K=1 (last token)", DEFAULT_BASE, num_thinking_steps=1, table="long"),
@@ -101,6 +102,20 @@ TABLES = {"short": (ROWS, EVAL_SETS, RESULTS / "training.json", None),
           "long": (LONG_ROWS, LONG_EVAL_SETS, RESULTS / "training_long.json", LONG_MAX_LENGTH)}
 _TRAIN_KEYS = ("steps", "examples", "train_seconds", "seconds_per_step", "cpu_seconds", "cpu_seconds_per_step",
                "load_average_at_start", "load_average_at_end", "torch_threads")
+
+
+def _missing_checkpoint(row: Row) -> str | None:
+    """Why ``row`` cannot be evaluated yet (its local checkpoint is absent, and how to make it), or None."""
+    source = Path(row.source)
+    if row.source.startswith(("builtin:", "pkg:")) or source.parts[:1] != ("runs",):
+        return None  # shipped, packaged or a hub model: loading it says what is wrong
+    if (source / "laser_config.json").is_file():
+        return None
+    if row.config:
+        return f"{row.source} not trained yet ({row.train_command()})"
+    if source.is_relative_to(ROUND1):
+        return f"no {row.source}: get the round-1 checkpoints with `{ROUND1_EXTRACT}`"
+    return f"no checkpoint at {row.source} (train the run it reads first)"
 
 
 def evaluate(encoder, names: Sequence[str], split: str = "validation", explicit: bool = False,
@@ -202,8 +217,8 @@ def report(
     for row in all_rows:
         if row.name not in rows or (row.name in results["rows"] and not force):
             continue
-        if row.config and not Path(row.source, "laser_config.json").is_file():
-            typer.echo(f"skip {row.name}: {row.source} not trained yet")
+        if (missing := _missing_checkpoint(row)) is not None:
+            typer.echo(f"skip {row.name}: {missing}")
             continue
         started = time.perf_counter()
         results["rows"][row.name] = evaluate_row(row, sets, split, max_length)

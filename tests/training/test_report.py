@@ -34,3 +34,17 @@ def test_rows_name_commands_that_exist():
     assert laser.eval_command() == "python -m laser_rag_training.report --rows laser --force"
     long = next(row for row in LONG_ROWS if row.name == "laser-long")
     assert long.eval_command() == "python -m laser_rag_training.report --table long --rows laser-long --force"
+
+
+def test_a_row_without_its_local_checkpoint_is_skipped_with_how_to_make_it(tmp_path, monkeypatch):
+    from laser_rag_training.report import ROUND1_EXTRACT, _missing_checkpoint
+
+    monkeypatch.chdir(tmp_path)  # no runs/ here
+    rows = {row.name: row for row in LONG_ROWS}
+    assert _missing_checkpoint(rows["backbone-k1"]) is None  # a packaged model: loading it reports any problem
+    assert "laser-rag train --config training/configs/laser-long.yaml" in _missing_checkpoint(rows["laser-long"])
+    assert ROUND1_EXTRACT in _missing_checkpoint(rows["round1-laser"])
+    assert "runs/laser-long/final" in _missing_checkpoint(rows["laser-long-teacher"])
+    (tmp_path / "runs/laser-long/final").mkdir(parents=True)
+    (tmp_path / "runs/laser-long/final/laser_config.json").write_text("{}")
+    assert _missing_checkpoint(rows["laser-long"]) is None and _missing_checkpoint(rows["laser-long-teacher"]) is None
