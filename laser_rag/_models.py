@@ -15,6 +15,9 @@ import os
 import shutil
 import tempfile
 import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -335,6 +338,26 @@ def locate(source: str, revision: str | None = None) -> tuple[str, str]:
     if path.exists() or source.startswith((".", "/", "~")) or source.count("/") > 1:
         raise ModelNotFoundError(f"{source!r} is neither a model directory, a .gguf file nor a hub id")
     return source, f"hf:{source}@{revision or 'main'}"
+
+
+@contextmanager
+def quiet_peft() -> Iterator[None]:
+    """Wrap peft's model construction: peft reads transformers' deprecated ``is_gradient_checkpointing``, a
+    FutureWarning that is theirs to fix, not our users', so it is not shown (nothing else is filtered)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
+
+
+def merge_adapter(model: torch.nn.Module, directory: str | Path) -> torch.nn.Module:
+    """``model`` with the LoRA adapter saved in ``directory`` merged into its weights, for inference (eval mode,
+    no gradients)."""
+    from peft import PeftModel
+
+    with quiet_peft():
+        merged = PeftModel.from_pretrained(model, str(directory)).merge_and_unload()
+    merged.requires_grad_(False)
+    return merged.eval()
 
 
 def load_backbone(

@@ -43,10 +43,20 @@ def run_lock(run: Path) -> Iterator[None]:
         lock.release()
 
 
-def seed_run(seed: int, threads: int = 0) -> None:
-    """Fix torch's threads (0: its default) and seed Python's, numpy's and torch's RNGs at the start of a run."""
+def use_threads(threads: int = 0) -> int:
+    """Set torch's threads: ``threads`` if given, else the library's choice (`laser_rag._models.configure_threads`:
+    the physical cores, unless ``$LASER_RAG_THREADS`` or ``OMP_NUM_THREADS`` say otherwise). Returns the count."""
     if threads:
         torch.set_num_threads(threads)
+        return threads
+    from laser_rag._models import configure_threads
+
+    return configure_threads()
+
+
+def seed_run(seed: int, threads: int = 0) -> None:
+    """Set torch's threads (`use_threads`) and seed Python's, numpy's and torch's RNGs at the start of a run."""
+    use_threads(threads)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

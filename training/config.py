@@ -152,9 +152,11 @@ class TrainConfig:
     save_every: int = 25
     #: Seed for data order, sampling, LoRA init and dropout.
     seed: int = 0
-    #: torch threads (0: torch's default). 1 by default: on oversubscribed shared cores, 2-thread OpenMP regions
-    #: stall at their barriers and a step took 3-5x longer than with one thread.
-    threads: int = 1
+    #: torch threads; 0: the machine's physical cores (or ``$LASER_RAG_THREADS`` / ``OMP_NUM_THREADS``). Set 1 for
+    #: runs that share the cores with other jobs: on oversubscribed cores, 2-thread OpenMP regions stall at their
+    #: barriers and a step took 3-5x longer than with one thread. laser-long on the 2 idle cores: 28 s/step at 2
+    #: threads, 47 s/step at one thread beside the baseline.
+    threads: int = 0
     #: Mixed precision of the forward passes (weights and optimizer stay fp32): "auto" = bf16 autocast on CUDA with
     #: bf16 and on CPUs with AMX or AVX512-BF16 (`laser_rag._models.cpu_bf16_units`), fp32 elsewhere, where bf16 is
     #: emulated and slower; "bf16" forces it; "off" never.

@@ -90,12 +90,15 @@ LONG_ROWS = (
     Row("round1-laser", "LaSER, round 1 (160 steps, sentences only)", str(ROUND1 / "laser-smollm2-135m"),
         table="long"),
     _trained("basic-long", "basic, long-document mix, 80 steps", "long"),
+    _trained("latent-only-long", "latent-only (contrastive, K=3), long-document mix, 80 steps", "long"),
     _trained("laser-long", "LaSER, long-document mix, 80 steps", "long"),
     Row("laser-long-teacher", "LaSER long-document mix: its explicit view (the teacher; not available at "
         "inference)", "runs/laser-long/final", explicit=True, table="long"),
     _trained("laser-long-authors", "LaSER long, the authors' code details: trajectory tau 0.05, separator states, "
              "teacher EOS", "long"),
     _trained("laser-long-r64", "LaSER long, LoRA r=64, alpha=32 (the paper's rank)", "long"),
+    _trained("no-output-kd-long", "LaSER long w/o output KD", "long"),
+    _trained("no-trajectory-long", "LaSER long w/o trajectory alignment", "long"),
 )
 #: Each table: its rows, validation sets, results file and the longest document any row reads on each set.
 TABLES = {"short": (ROWS, EVAL_SETS, RESULTS / "training.json", None),
@@ -175,7 +178,8 @@ def markdown(report: dict) -> str:
              "load averages are in training.json); train CPU: the training process's CPU time (1 torch thread), "
              "about what the run takes on one free core."]
     for laser, other in (("laser", "basic"), ("laser", "latent-only"), ("laser-long", "basic-long"),
-                         ("laser-long", "round1-laser"), ("basic-long", "round1-basic")):
+                         ("laser-long", "latent-only-long"), ("laser-long", "round1-laser"),
+                         ("basic-long", "round1-basic")):
         if laser in rows and other in rows:
             for s in sets:
                 a, b = rows[laser]["metrics"][s]["ndcg_cut_10"], rows[other]["metrics"][s]["ndcg_cut_10"]

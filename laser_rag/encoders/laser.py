@@ -163,7 +163,7 @@ class LaSEREncoder(BaseEncoder):
             if not config.base_model:
                 raise ValueError(f"{config_file} must name the base_model the adapter in {directory} belongs to")
             backbone = _models.load_backbone(config.base_model, **load)
-            model = _merge_adapter(backbone.model, directory)
+            model = _models.merge_adapter(backbone.model, directory)
             adapter_id = "lora:sha256:" + _models.file_sha256(directory / _ADAPTER_FILES[1])
             return cls(model, backbone.tokenizer, config, base_id=backbone.base_id, adapter_id=adapter_id,
                        adapter_dir=directory, **built)
@@ -472,14 +472,6 @@ def _cut_text(ids: list[int], offsets, special, rendered: _Rendered, room: int) 
                          f"{wrapper} tokens (raise max_length / query_max_length)")
     first, last = inside[0], inside[-1]
     return ids[:first + keep] + ids[last + 1:]
-
-
-def _merge_adapter(model: torch.nn.Module, directory: Path) -> torch.nn.Module:
-    from peft import PeftModel
-
-    merged = PeftModel.from_pretrained(model, str(directory)).merge_and_unload()
-    merged.requires_grad_(False)
-    return merged.eval()
 
 
 def _portable_reference(source: str) -> str:

@@ -116,7 +116,8 @@ class LaSERRetriever(BaseRetriever):
     (`CollectionMismatchError`). ``k`` is set here and can be overridden per call: ``invoke(query, k=3)``.
     Each Document has ``id`` = the document id and metadata ``doc_id``, ``title``, ``score`` plus the corpus's own.
     ``retrieval_mode=RetrievalMode.HYBRID`` (or ``SPARSE``) also uses the collection's BM25 sparse vectors
-    (`LaSERSparseEmbeddings`, fused by Qdrant with laser_rag's default fusion, `laser_rag.store.DEFAULT_FUSION`);
+    (`LaSERSparseEmbeddings`, fused by Qdrant as `laser_rag.store.VectorCollection.search_hybrid` fuses: the same
+    fusion, `laser_rag.store.DEFAULT_FUSION`, over the same `laser_rag.store.HYBRID_PREFETCH` candidates per side);
     a collection without them raises `HybridNotEnabledError`, which names the upgrade command.
     """
 
@@ -155,8 +156,13 @@ class LaSERRetriever(BaseRetriever):
         return self._vectorstore
 
     def _search(self, query: str, k: Optional[int]) -> list[LCDocument]:
-        fusion = _store.fusion_query() if self.retrieval_mode == RetrievalMode.HYBRID else None
-        found = self._vectorstore.similarity_search_with_score(query, k=k or self.k, hybrid_fusion=fusion)
+        k = k or self.k
+        fusion, fetch = None, k
+        if self.retrieval_mode == RetrievalMode.HYBRID:
+            # langchain-qdrant prefetches as many candidates per side as it returns: ask it for laser_rag's prefetch
+            # depth and keep the top k, so the fused ranking is `VectorCollection.search_hybrid`'s, not a shallower one
+            fusion, fetch = _store.fusion_query(), max(k, _store.HYBRID_PREFETCH)
+        found = self._vectorstore.similarity_search_with_score(query, k=fetch, hybrid_fusion=fusion)[:k]
         foreign = self._foreign_points([doc for doc, _ in found if "doc_id" not in doc.metadata])
         documents = []
         for doc, score in found:

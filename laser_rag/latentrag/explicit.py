@@ -79,8 +79,6 @@ class ExplicitModel:
     def from_pretrained(cls, directory: str | Path, *, device: str | None = None,
                         dtype: str | torch.dtype | None = None) -> ExplicitModel:
         """A folder with ``latentrag_config.json`` and ``llm_adapter/`` (what the explicit trainer writes)."""
-        from peft import PeftModel
-
         directory = Path(directory)
         if not (directory / LLM_ADAPTER / "adapter_config.json").is_file():
             raise ModelNotFoundError(f"{directory} is not an explicit-agent checkpoint (no {LLM_ADAPTER}/)")
@@ -88,7 +86,7 @@ class ExplicitModel:
         place = torch.device(device) if device is not None else _models.default_device()
         chosen, _ = _models.dtype_choice(place, dtype)
         backbone = _models.load_backbone(config.base_model or _models.DEFAULT_BASE, device=place, dtype=torch.float32)
-        llm = PeftModel.from_pretrained(backbone.model, directory / LLM_ADAPTER).merge_and_unload()
+        llm = _models.merge_adapter(backbone.model, directory / LLM_ADAPTER)
         llm.to(dtype=chosen).eval()
         llm.requires_grad_(False)
         return cls(config, llm, backbone.tokenizer)

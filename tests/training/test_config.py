@@ -3,6 +3,7 @@ and a resumed run must keep the settings its objective reads."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -46,6 +47,23 @@ def test_configs_load(tmp_path):
     assert (config.objective, config.lora_r, config.seed) == (Objective.LATENT_ONLY, 4, 3)
     with pytest.raises(ValueError, match="unknown"):
         TrainConfig.load(as_json, learning_rte=1.0)
+
+
+@pytest.mark.parametrize(("name", "changed"), [
+    ("basic-long", {"objective"}),  # basic reads K=1 from its objective
+    ("latent-only-long", {"objective"}),
+    ("no-output-kd-long", {"objective"}),
+    ("no-trajectory-long", {"objective"}),
+    ("laser-long-authors", {"trajectory_temperature", "segment_states", "teacher_eos"}),
+    ("laser-long-r64", {"lora_r", "lora_alpha"}),
+])
+def test_long_mix_rows_differ_from_the_default_only_where_they_say(name, changed):
+    """Each row of the long table is a fair comparison with laser-long: same data, steps, seed, lengths."""
+    reference = dataclasses.asdict(TrainConfig.load(CONFIGS / "laser-long.yaml"))
+    variant = dataclasses.asdict(TrainConfig.load(CONFIGS / f"{name}.yaml"))
+    differs = {key for key in reference if reference[key] != variant[key]} - {"output_dir"}
+    assert differs == changed
+    assert variant["output_dir"] == f"runs/{name}"
 
 
 def test_no_config_ships_a_checkpoint():

@@ -146,3 +146,17 @@ def test_autocast_is_bf16_only_where_the_cpu_has_bf16_units(monkeypatch):
     with context:
         assert not torch.is_autocast_enabled("cpu")
     assert mixed_precision("off", cpu)[1] == "float32 (autocast off)"
+
+
+def test_threads_default_to_the_librarys_choice(monkeypatch):
+    """threads: 0 (the default) uses the cores the library would (here $LASER_RAG_THREADS); a number wins."""
+    from laser_rag_training.checkpoint import use_threads
+
+    before = torch.get_num_threads()
+    try:
+        assert TrainConfig().threads == 0
+        monkeypatch.setenv("LASER_RAG_THREADS", "1")
+        assert use_threads(0) == 1 and torch.get_num_threads() == 1
+        assert use_threads(2) == 2 and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -21,10 +21,19 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from laser_rag import _models
 from laser_rag._util import atomic_write
 from laser_rag.latentrag.explicit import ExplicitModel
 from laser_rag.latentrag.model import LLM_ADAPTER, MODULES_FILE, RETRIEVER_ADAPTER, RETRIEVER_LORA_TARGETS
-from laser_rag_training.checkpoint import append_jsonl, resume, run_lock, save_checkpoint, seed_run, truncate_log
+from laser_rag_training.checkpoint import (
+    append_jsonl,
+    resume,
+    run_lock,
+    save_checkpoint,
+    seed_run,
+    truncate_log,
+    use_threads,
+)
 from laser_rag_training.latentrag.config import LatentRAGTrainConfig, save_config
 from laser_rag_training.latentrag.data import Prepared, prepare
 from laser_rag_training.latentrag.objective import explicit_examples, explicit_loss, latent_losses
@@ -36,7 +45,8 @@ def _llm_lora(llm, config: LatentRAGTrainConfig):
 
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules="all-linear", bias="none", task_type="CAUSAL_LM")
-    return get_peft_model(llm, lora)
+    with _models.quiet_peft():
+        return get_peft_model(llm, lora)
 
 
 def _load_peft(model, directory: Path) -> None:
@@ -60,7 +70,8 @@ class LatentTrainer(nn.Module):
         self.model.llm = _llm_lora(self.model.llm, config)
         lora = LoraConfig(r=config.retriever_lora_r, lora_alpha=config.retriever_lora_alpha, lora_dropout=0.0,
                           target_modules=RETRIEVER_LORA_TARGETS, bias="none")
-        self.model.retriever = get_peft_model(self.model.retriever, lora)
+        with _models.quiet_peft():
+            self.model.retriever = get_peft_model(self.model.retriever, lora)
         for part in (self.model.proj_ret, self.model.proj_thought, self.model.proj_query):
             part.requires_grad_(True)
         self.model.special.requires_grad_(True)
@@ -231,8 +242,7 @@ def retrieval_stage(config: LatentRAGTrainConfig, run: Path) -> Path:
     from laser_rag_training.latentrag.data import candidates
     from laser_rag_training.latentrag.objective import forward_hidden, sequence_of
 
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    use_threads(config.threads)
     started = time.perf_counter()
     data = prepare(config, run)
     trainer = LatentTrainer(config, data.beta)

@@ -159,11 +159,14 @@ def test_hybrid_retriever_uses_our_sparse_vectors_and_finds_cited_abstracts(mini
     query = next(iter(scifact_slice.queries.values()))
     docs = retriever.invoke(query)
     assert len(docs) == 3 and all(d.metadata["doc_id"] == d.id and d.page_content for d in docs)
-    # the fusion is laser_rag's (langchain-qdrant prefetches k from each side)
+    # the fusion and its prefetch depth are laser_rag's: the same ranking and scores as our own hybrid search
     hybrid = VectorCollection.open(client, "sf-hybrid", minilm, hybrid=True)
-    ours = hybrid.search_hybrid(minilm.encode_queries([query])[0], hybrid.sparse_encoder.encode_query(query), 3,
-                                prefetch_limit=3)
+    ours = hybrid.search_hybrid(minilm.encode_queries([query])[0], hybrid.sparse_encoder.encode_query(query), 3)
     assert [d.id for d in docs] == [h.id for h in ours]
+    assert [d.metadata["score"] for d in docs] == pytest.approx([h.score for h in ours], abs=1e-6)
+    shallow = hybrid.search_hybrid(minilm.encode_queries([query])[0], hybrid.sparse_encoder.encode_query(query), 3,
+                                   prefetch_limit=3)
+    assert [h.score for h in shallow] != pytest.approx([h.score for h in ours])  # so the depth is what matters
 
     sparse = LaSERSparseEmbeddings(SparseEncoder())
     ours = SparseEncoder().encode_query("vitamin D fractures")
