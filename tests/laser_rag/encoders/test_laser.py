@@ -174,8 +174,9 @@ def test_adapter_save_and_load_give_identical_embeddings(tmp_path):
 
     backbone = _models.load_backbone(_models.DEFAULT_BASE, device=torch.device("cpu"), dtype=torch.float32)
     torch.manual_seed(0)
-    peft_model = get_peft_model(backbone.model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
-                                                           init_lora_weights=False))
+    with _models.quiet_peft():
+        peft_model = get_peft_model(backbone.model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
+                                                               init_lora_weights=False))
     peft_model.eval()
     config = LaSERConfig(base_model=_models.DEFAULT_BASE, num_thinking_steps=2)
     live = LaSEREncoder(peft_model, backbone.tokenizer, config, base_id=backbone.base_id)
