@@ -86,9 +86,7 @@ class ExplicitModel:
         place = torch.device(device) if device is not None else _models.default_device()
         chosen, _ = _models.dtype_choice(place, dtype)
         backbone = _models.load_backbone(config.base_model or _models.DEFAULT_BASE, device=place, dtype=torch.float32)
-        llm = _models.merge_adapter(backbone.model, directory / LLM_ADAPTER)
-        llm.to(dtype=chosen).eval()
-        llm.requires_grad_(False)
+        llm = _models.merge_adapter(backbone.model, directory / LLM_ADAPTER).to(dtype=chosen)  # eval, no grad
         return cls(config, llm, backbone.tokenizer)
 
     @property
