@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Ship a finished training run as a checkpoint inside the package: the maintainer's explicit step.
 
-    python scripts/ship_checkpoint.py runs/laser laser-smollm2-135m     # the embedded default (builtin:laser)
-    python scripts/ship_checkpoint.py runs/basic basic-smollm2-135m     # builtin:basic
+    python scripts/ship_checkpoint.py runs/no-output-kd-long laser-smollm2-135m --max-length 512 --query-max-length 0
+    python scripts/ship_checkpoint.py runs/basic-long basic-smollm2-135m --max-length 512 --query-max-length 0
     python scripts/ship_checkpoint.py runs/latentrag latentrag-smollm2-135m            # builtin:latentrag
     python scripts/ship_checkpoint.py runs/explicit-agent explicit-agent-smollm2-135m  # the eval's explicit agent
 
@@ -34,8 +34,17 @@ def ship(
     run: Annotated[Path, typer.Argument(help="A finished run directory (runs/<name>) or its final/ folder.")],
     name: Annotated[str, typer.Argument(help="Checkpoint folder name, e.g. laser-smollm2-135m.")],
     into: Annotated[Path, typer.Option(help="Where the package's checkpoints live.")] = CHECKPOINTS,
+    max_length: Annotated[int | None, typer.Option(
+        help="The document token budget users get (the run's laser_config.json keeps the one it trained with).")] = None,
+    query_max_length: Annotated[int | None, typer.Option(
+        help="The query token budget users get; 0: no separate query budget (max_length).")] = None,
 ) -> Path:
-    """Copy a finished run's adapter and laser_config.json into the package's checkpoints."""
+    """Copy a finished run's adapter and laser_config.json into the package's checkpoints.
+
+    Training records the lengths it trained with (documents cut to 128 tokens, say); ``--max-length`` and
+    ``--query-max-length`` set what the shipped checkpoint reads at inference instead, so the ``laser_config.json``
+    that ships is exactly what this command wrote, never a hand edit.
+    """
     from laser_rag._util import atomic_write
 
     final = run if run.name == "final" else run / "final"
@@ -48,16 +57,25 @@ def ship(
         raise typer.BadParameter(f"{final} lacks {', '.join(missing)}")
     if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", name):
         raise typer.BadParameter(f"{name!r}: use lower-case letters, digits, '.', '_' and '-'")
-    base = json.loads((final / "laser_config.json").read_text())["base_model"]
+    config = json.loads((final / "laser_config.json").read_text())
+    base = config["base_model"]
     if not base.startswith("pkg:") and (Path(base).is_absolute() or Path(base).exists()):
         raise typer.BadParameter(f"the checkpoint's base_model is a local path ({base}): users will not have it")
     size = (final / "adapter_model.safetensors").stat().st_size
     if size > MAX_ADAPTER_BYTES:
         raise typer.BadParameter(f"the adapter is {size / 1e6:.1f} MB, over the {MAX_ADAPTER_BYTES / 1e6:.0f} MB "
                                  "a shipped checkpoint may take (train with a smaller lora_r)")
+    for key, value in (("max_length", max_length), ("query_max_length", query_max_length)):
+        if value is not None:
+            if value < 0 or (key == "max_length" and value == 0):
+                raise typer.BadParameter(f"--{key.replace('_', '-')} must be positive (got {value})")
+            config[key] = value or None
     target = into / name
     for file in FILES:
-        atomic_write(target / file, (final / file).read_bytes())
+        data = (final / file).read_bytes()
+        if file == "laser_config.json":
+            data = (json.dumps(config, indent=2) + "\n").encode()
+        atomic_write(target / file, data)
     typer.echo(f"shipped {final} -> {target} ({size / 1e6:.1f} MB adapter, backbone {base})")
     return target
 

@@ -99,6 +99,8 @@ LONG_ROWS = (
     _trained("laser-long-r64", "LaSER long, LoRA r=64, alpha=32 (the paper's rank)", "long"),
     _trained("no-output-kd-long", "LaSER long w/o output KD", "long"),
     _trained("no-trajectory-long", "LaSER long w/o trajectory alignment", "long"),
+    _trained("no-output-kd-long-authors", "LaSER long w/o output KD, the authors' code details: trajectory tau "
+             "0.05, separator states, teacher EOS", "long"),
 )
 #: Each table: its rows, validation sets, results file and the longest document any row reads on each set.
 TABLES = {"short": (ROWS, EVAL_SETS, RESULTS / "training.json", None),

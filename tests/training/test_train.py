@@ -66,8 +66,16 @@ def test_tiny_run_resumes_reloads_and_ships(shared_data, tmp_path, ship_checkpoi
     shipped = ship_checkpoint(tmp_path / "resumed", "tiny-smollm2", into=tmp_path / "shipped")
     assert sorted(p.name for p in shipped.iterdir()) == sorted(p.name for p in resumed.iterdir())
     assert (shipped / "adapter_model.safetensors").read_bytes() == (resumed / "adapter_model.safetensors").read_bytes()
+    assert json.loads((shipped / "laser_config.json").read_text()) == saved
     with pytest.raises(typer.BadParameter, match="lower-case"):
         ship_checkpoint(tmp_path / "resumed", "../escape", into=tmp_path / "shipped")
+    # The lengths users get are set by the shipping command, not by hand: only those two fields change.
+    longer = ship_checkpoint(tmp_path / "resumed", "tiny-512", into=tmp_path / "shipped", max_length=512,
+                             query_max_length=0)
+    assert json.loads((longer / "laser_config.json").read_text()) == {**saved, "max_length": 512,
+                                                                       "query_max_length": None}
+    with pytest.raises(typer.BadParameter, match="positive"):
+        ship_checkpoint(tmp_path / "resumed", "tiny-0", into=tmp_path / "shipped", max_length=0)
 
 
 def test_a_second_process_cannot_train_in_the_same_run(tmp_path):

@@ -42,14 +42,17 @@ def test_k1_equals_last_token_pooling_of_a_plain_forward(base):
 
 
 def test_embedding_does_not_depend_on_batch_mates_or_padding(encoder):
+    # fp32 rounding only: batched matmuls sum in another order, and three soft-token steps (a softmax over the 49k
+    # vocabulary, then a mix of the embedding table) carry that noise through 30 layers again (the shipped
+    # checkpoint measures 1.5e-5 at most). 5e-5 on unit vectors of 576 dimensions is a cosine above 1 - 1e-6.
     alone = np.stack([encoder.encode_queries([q])[0] for q in QUERIES])
     together = encoder.encode_queries(QUERIES)
     in_pairs = encoder.encode_queries(QUERIES, batch_size=2)
-    np.testing.assert_allclose(together, alone, atol=1e-5)
-    np.testing.assert_allclose(in_pairs, alone, atol=1e-5)
+    np.testing.assert_allclose(together, alone, atol=5e-5)
+    np.testing.assert_allclose(in_pairs, alone, atol=5e-5)
     docs = ["Short.", "A much longer document " * 20, "Medium length document about llamas."]
     np.testing.assert_allclose(encoder.encode_documents(docs), encoder.encode_documents(docs[::-1])[::-1],
-                               atol=1e-5)
+                               atol=5e-5)
 
 
 def test_deterministic_unit_float32(encoder):
