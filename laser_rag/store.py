@@ -109,8 +109,8 @@ HYBRID_PREFETCH = 100
 #: Fusions of `VectorCollection.search_hybrid`: reciprocal rank fusion, distribution-based score fusion.
 FUSIONS = {"rrf": models.Fusion.RRF, "dbsf": models.Fusion.DBSF}
 #: The default fusion, chosen on the training validation sets (``python -m laser_rag_benchmarks.fusion``): with
-#: the shipped LaSER encoder, DBSF came within 0.2% of the better side (dense or BM25) on every set; Qdrant's
-#: RRF (k=2) lost up to 7% to BM25 on SciFact abstracts, where the dense ranking is much the weaker.
+#: either LaSER checkpoint shipped so far, DBSF came within 0.2% of the better side (dense or BM25) on every set
+#: or above it; Qdrant's RRF (k=2) lost up to 7% to BM25 on SciFact abstracts, where the dense ranking is weaker.
 DEFAULT_FUSION = "dbsf"
 #: The rank constant of reciprocal rank fusion: a document at rank r (from 1) of a list scores 1 / (r + RRF_K - 1).
 #: Qdrant's own default is 2, which lets either list's first hits decide alone.
