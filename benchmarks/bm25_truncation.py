@@ -30,15 +30,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     dataset = slice_dataset(shared_dataset("scifact", "validation"), None, args.max_docs)
-    tokenizer = LaSEREncoder.from_pretrained(args.source, dtype="float32").tokenizer
+    encoder = LaSEREncoder.from_pretrained(args.source, dtype="float32")
+    texts = [document_text(doc.title, doc.text) for doc in dataset.corpus]
     rows = []
     for length in (int(n) for n in args.lengths.split(",")):
         documents = dataset.corpus
-        if length:
-            documents = []
-            for doc in dataset.corpus:
-                ids = tokenizer(document_text(doc.title, doc.text), add_special_tokens=False)["input_ids"][:length]
-                documents.append(dataclasses.replace(doc, title="", text=tokenizer.decode(ids)))
+        if length:  # the encoder's own cut: its document rendering, to `length` tokens
+            ids, _ = encoder.with_config(max_length=length).tokenize(texts, "document")
+            documents = [dataclasses.replace(doc, title="", text=encoder.tokenizer.decode(row, skip_special_tokens=True))
+                         for doc, row in zip(dataset.corpus, ids)]
         metrics = score_run(dataset.qrels, BM25(documents).search_many(dataset.queries, 100))
         rows.append({"max_tokens": length or None, "metrics": metrics})
         print(f"{length or 'whole':>6}: nDCG@10 {metrics['ndcg_cut_10']:.3f}, R@10 {metrics['recall_10']:.3f}",

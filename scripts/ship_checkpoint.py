@@ -14,6 +14,7 @@ adapter is small enough to ship. Then commit the files (and re-run the results t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -46,6 +47,7 @@ def ship(
     that ships is exactly what this command wrote, never a hand edit.
     """
     from laser_rag._util import atomic_write
+    from laser_rag.config import CONFIG_NAME, LaSERConfig
 
     final = run if run.name == "final" else run / "final"
     if not (final.parent / "summary.json").is_file():
@@ -57,25 +59,26 @@ def ship(
         raise typer.BadParameter(f"{final} lacks {', '.join(missing)}")
     if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", name):
         raise typer.BadParameter(f"{name!r}: use lower-case letters, digits, '.', '_' and '-'")
-    config = json.loads((final / "laser_config.json").read_text())
-    base = config["base_model"]
+    config = LaSERConfig.load(final)
+    base = config.base_model
     if not base.startswith("pkg:") and (Path(base).is_absolute() or Path(base).exists()):
         raise typer.BadParameter(f"the checkpoint's base_model is a local path ({base}): users will not have it")
     size = (final / "adapter_model.safetensors").stat().st_size
     if size > MAX_ADAPTER_BYTES:
         raise typer.BadParameter(f"the adapter is {size / 1e6:.1f} MB, over the {MAX_ADAPTER_BYTES / 1e6:.0f} MB "
                                  "a shipped checkpoint may take (train with a smaller lora_r)")
-    for key, value in (("max_length", max_length), ("query_max_length", query_max_length)):
-        if value is not None:
-            if value < 0 or (key == "max_length" and value == 0):
-                raise typer.BadParameter(f"--{key.replace('_', '-')} must be positive (got {value})")
-            config[key] = value or None
+    lengths = {} if max_length is None else {"max_length": max_length}
+    if query_max_length is not None:
+        lengths["query_max_length"] = query_max_length or None
+    try:
+        config = dataclasses.replace(config, **lengths)  # LaSERConfig checks the budgets
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
     target = into / name
     for file in FILES:
-        data = (final / file).read_bytes()
-        if file == "laser_config.json":
-            data = (json.dumps(config, indent=2) + "\n").encode()
-        atomic_write(target / file, data)
+        if file != CONFIG_NAME:
+            atomic_write(target / file, (final / file).read_bytes())
+    config.save(target)
     typer.echo(f"shipped {final} -> {target} ({size / 1e6:.1f} MB adapter, backbone {base})")
     return target
 

@@ -74,7 +74,7 @@ def test_tiny_run_resumes_reloads_and_ships(shared_data, tmp_path, ship_checkpoi
                              query_max_length=0)
     assert json.loads((longer / "laser_config.json").read_text()) == {**saved, "max_length": 512,
                                                                        "query_max_length": None}
-    with pytest.raises(typer.BadParameter, match="positive"):
+    with pytest.raises(typer.BadParameter, match="max_length must be at least 8 tokens"):
         ship_checkpoint(tmp_path / "resumed", "tiny-0", into=tmp_path / "shipped", max_length=0)
 
 
