@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Ship a finished training run as a checkpoint inside the package: the maintainer's explicit step.
 
-    python scripts/ship_checkpoint.py runs/no-output-kd-long laser-smollm2-135m --max-length 512 --query-max-length 0
+    python scripts/ship_checkpoint.py runs/no-output-kd-long-256 laser-smollm2-135m --max-length 512 --query-max-length 0
     python scripts/ship_checkpoint.py runs/basic-long basic-smollm2-135m --max-length 512 --query-max-length 0
     python scripts/ship_checkpoint.py runs/latentrag latentrag-smollm2-135m            # builtin:latentrag
     python scripts/ship_checkpoint.py runs/explicit-agent explicit-agent-smollm2-135m  # the eval's explicit agent

@@ -29,7 +29,7 @@ from laser_rag._util import atomic_write, markdown_table
 EVAL_SETS = ("strategyqa", "hotpotqa_evidence")
 #: The long-document table adds SciFact: claims_train's validation part against 1,000 abstracts
 #: (`laser_rag_training.data.validation_set`); every row reads documents to at most `LONG_MAX_LENGTH` tokens (the
-#: long-document runs train at 128) on every set.
+#: long-document runs train at 128) on every set, unless it says otherwise (`Row.max_length`).
 LONG_EVAL_SETS = ("strategyqa", "hotpotqa_evidence", "scifact")
 LONG_MAX_LENGTH = 128
 RESULTS = Path("benchmarks/results")
@@ -45,6 +45,7 @@ class Row:
     config: str | None = None  # the training config that produced the checkpoint
     explicit: bool = False  # evaluate the explicit view (query + rationale: the teacher) instead of the latent one
     table: str = "short"  # which results table (`TABLES`) the row belongs to
+    max_length: int | None = None  # documents cut to this many tokens on every set, in place of the table's cap
 
     @property
     def run(self) -> Path | None:
@@ -58,8 +59,9 @@ class Row:
         return f"{_COMMAND}{table} --rows {self.name} --force"
 
 
-def _trained(name: str, label: str, table: str = "short") -> Row:
-    return Row(name, label, f"runs/{name}/final", config=f"training/configs/{name}.yaml", table=table)
+def _trained(name: str, label: str, table: str = "short", max_length: int | None = None) -> Row:
+    return Row(name, label, f"runs/{name}/final", config=f"training/configs/{name}.yaml", table=table,
+               max_length=max_length)
 
 
 ROWS = (
@@ -101,8 +103,14 @@ LONG_ROWS = (
     _trained("no-trajectory-long", "LaSER long w/o trajectory alignment", "long"),
     _trained("no-output-kd-long-authors", "LaSER long w/o output KD, the authors' code details: trajectory tau "
              "0.05, separator states, teacher EOS", "long"),
+    # Whole(r) abstracts: both read documents to 256 tokens, so the row pair separates training length from reading.
+    Row("no-output-kd-long-read256", "LaSER long w/o output KD (trained on 128-token documents), read at 256 tokens",
+        "runs/no-output-kd-long/final", table="long", max_length=256),
+    _trained("no-output-kd-long-256", "LaSER long w/o output KD, trained and read at 256 tokens", "long",
+             max_length=256),
 )
-#: Each table: its rows, validation sets, results file and the longest document any row reads on each set.
+#: Each table: its rows, validation sets, results file and the longest document a row reads on each set (unless the
+#: row sets its own `Row.max_length`).
 TABLES = {"short": (ROWS, EVAL_SETS, RESULTS / "training.json", None),
           "long": (LONG_ROWS, LONG_EVAL_SETS, RESULTS / "training_long.json", LONG_MAX_LENGTH)}
 _TRAIN_KEYS = ("steps", "examples", "train_seconds", "seconds_per_step", "cpu_seconds", "cpu_seconds_per_step",
@@ -143,10 +151,13 @@ def evaluate_row(row: Row, sets: Sequence[str], split: str, max_length: int | No
 
     overrides = {"num_thinking_steps": row.num_thinking_steps} if row.num_thinking_steps else {}
     encoder = LaSEREncoder.from_pretrained(row.source, **overrides)
+    if row.max_length is not None:  # the row's own length replaces the table's cap (and may exceed the checkpoint's)
+        encoder, max_length = encoder.with_config(max_length=row.max_length), None
     load = [round(x, 2) for x in os.getloadavg()]
     metrics = evaluate(encoder, sets, split, explicit=row.explicit, max_length=max_length)
     result = {"label": row.label, "source": row.source,
               "num_thinking_steps": 1 if row.explicit else encoder.num_thinking_steps,
+              "max_length": min(max_length or encoder.config.max_length, encoder.config.max_length),
               "dtype": str(encoder.dtype).removeprefix("torch."), "metrics": metrics,
               "eval_command": row.eval_command(), "train_command": row.train_command(),
               "eval_load_average": [load, [round(x, 2) for x in os.getloadavg()]]}
@@ -181,7 +192,8 @@ def markdown(report: dict) -> str:
              "about what the run takes on one free core."]
     for laser, other in (("laser", "basic"), ("laser", "latent-only"), ("laser-long", "basic-long"),
                          ("laser-long", "latent-only-long"), ("laser-long", "round1-laser"),
-                         ("basic-long", "round1-basic")):
+                         ("basic-long", "round1-basic"), ("no-output-kd-long-256", "no-output-kd-long"),
+                         ("no-output-kd-long-256", "no-output-kd-long-read256")):
         if laser in rows and other in rows:
             for s in sets:
                 a, b = rows[laser]["metrics"][s]["ndcg_cut_10"], rows[other]["metrics"][s]["ndcg_cut_10"]

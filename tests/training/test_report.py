@@ -48,3 +48,42 @@ def test_a_row_without_its_local_checkpoint_is_skipped_with_how_to_make_it(tmp_p
     (tmp_path / "runs/laser-long/final").mkdir(parents=True)
     (tmp_path / "runs/laser-long/final/laser_config.json").write_text("{}")
     assert _missing_checkpoint(rows["laser-long"]) is None and _missing_checkpoint(rows["laser-long-teacher"]) is None
+
+
+def test_a_row_with_its_own_document_length_is_read_at_it(tmp_path, monkeypatch):
+    """The table caps documents at 128 tokens; a row that sets `Row.max_length` reads them at its own length, even
+    past the checkpoint's (the 128-token encoder read at 256), and the results say which length each row used."""
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    import laser_rag_training.report as report
+
+    read_at = []
+
+    class Encoder:  # stands in for a trained checkpoint whose documents end at 128 tokens
+        num_thinking_steps, dtype = 3, "torch.float32"
+
+        def __init__(self, max_length=128):
+            self.config = type("Config", (), {"max_length": max_length})()
+
+        def with_config(self, max_length):
+            return Encoder(max_length)
+
+    def evaluate(encoder, sets, split, explicit=False, max_length=None):
+        read_at.append(min(max_length or encoder.config.max_length, encoder.config.max_length))
+        return {name: {"ndcg_cut_10": 0.5, "recall_10": 0.5} for name in sets}
+
+    monkeypatch.setattr("laser_rag.encoders.LaSEREncoder.from_pretrained", lambda source, **_: Encoder())
+    monkeypatch.setattr(report, "_missing_checkpoint", lambda row: None)
+    monkeypatch.setattr(report, "evaluate", evaluate)
+    app = typer.Typer()
+    app.command()(report.report)
+    out = tmp_path / "long.json"
+    result = CliRunner().invoke(app, ["--table", "long", "--rows", "no-output-kd-long", "--rows",
+                                      "no-output-kd-long-read256", "--sets", "scifact", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())["rows"]
+    assert read_at == [128, 256]
+    assert rows["no-output-kd-long"]["max_length"] == 128 and rows["no-output-kd-long-read256"]["max_length"] == 256
