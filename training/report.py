@@ -188,8 +188,9 @@ def markdown(report: dict) -> str:
     notes = [f"Split: {report['split']} (queries never trained on). Metrics: pytrec_eval, exact search "
              "(Qdrant in memory).",
              "Train wall: wall-clock time on the 2 shared cores (other engineers' jobs ran at the same time; the "
-             "load averages are in training.json); train CPU: the training process's CPU time (1 torch thread), "
-             "about what the run takes on one free core."]
+             "load averages are in training.json); train CPU: the training process's CPU time, summed over its torch "
+             "threads (1 for runs side by side: about what the run takes on one free core; the JSON has each "
+             "run's threads)."]
     for laser, other in (("laser", "basic"), ("laser", "latent-only"), ("laser-long", "basic-long"),
                          ("laser-long", "latent-only-long"), ("laser-long", "round1-laser"),
                          ("basic-long", "round1-basic"), ("no-output-kd-long-256", "no-output-kd-long"),
