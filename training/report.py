@@ -103,7 +103,7 @@ LONG_ROWS = (
     _trained("no-trajectory-long", "LaSER long w/o trajectory alignment", "long"),
     _trained("no-output-kd-long-authors", "LaSER long w/o output KD, the authors' code details: trajectory tau "
              "0.05, separator states, teacher EOS", "long"),
-    # Whole(r) abstracts: both read documents to 256 tokens, so the row pair separates training length from reading.
+    # Both read documents to 256 tokens: the pair separates the length trained on from the length read.
     Row("no-output-kd-long-read256", "LaSER long w/o output KD (trained on 128-token documents), read at 256 tokens",
         "runs/no-output-kd-long/final", table="long", max_length=256),
     _trained("no-output-kd-long-256", "LaSER long w/o output KD, trained and read at 256 tokens", "long",
@@ -131,33 +131,34 @@ def _missing_checkpoint(row: Row) -> str | None:
     return f"no checkpoint at {row.source} (train the run it reads first)"
 
 
-def evaluate(encoder, names: Sequence[str], split: str = "validation", explicit: bool = False,
-             max_length: int | None = None) -> dict[str, dict[str, float]]:
+def evaluate(encoder, names: Sequence[str], split: str = "validation",
+             explicit: bool = False) -> dict[str, dict[str, float]]:
     """nDCG@10 etc. of ``encoder`` on each named validation set's ``split`` (`laser_rag_training.data.validation_set`);
     ``explicit``: of its explicit view (the teacher: each query read with its rationale from
-    `laser_rag_training.data.rationales`; no use at inference); ``max_length``: documents cut to this many tokens
-    (at most the encoder's own budget)."""
+    `laser_rag_training.data.rationales`; no use at inference)."""
     from laser_rag.evaluation import evaluate_encoder
     from laser_rag_training.data import rationales, validation_set
 
-    if max_length is not None:
-        encoder = encoder.with_config(max_length=min(max_length, encoder.config.max_length))
     return {name: evaluate_encoder(encoder, validation_set(name, split), show_progress_bar=False,
                                    rationales=rationales(name, split) if explicit else None) for name in names}
 
 
 def evaluate_row(row: Row, sets: Sequence[str], split: str, max_length: int | None = None) -> dict:
+    """Evaluate ``row`` with documents cut to its own `Row.max_length` (which may exceed the checkpoint's), else to
+    ``max_length``, the table's cap (at most the checkpoint's own budget)."""
     from laser_rag.encoders import LaSEREncoder
 
     overrides = {"num_thinking_steps": row.num_thinking_steps} if row.num_thinking_steps else {}
     encoder = LaSEREncoder.from_pretrained(row.source, **overrides)
-    if row.max_length is not None:  # the row's own length replaces the table's cap (and may exceed the checkpoint's)
-        encoder, max_length = encoder.with_config(max_length=row.max_length), None
+    if row.max_length is not None:
+        encoder = encoder.with_config(max_length=row.max_length)
+    elif max_length is not None:
+        encoder = encoder.with_config(max_length=min(max_length, encoder.config.max_length))
     load = [round(x, 2) for x in os.getloadavg()]
-    metrics = evaluate(encoder, sets, split, explicit=row.explicit, max_length=max_length)
+    metrics = evaluate(encoder, sets, split, explicit=row.explicit)
     result = {"label": row.label, "source": row.source,
               "num_thinking_steps": 1 if row.explicit else encoder.num_thinking_steps,
-              "max_length": min(max_length or encoder.config.max_length, encoder.config.max_length),
+              "max_length": encoder.config.max_length,
               "dtype": str(encoder.dtype).removeprefix("torch."), "metrics": metrics,
               "eval_command": row.eval_command(), "train_command": row.train_command(),
               "eval_load_average": [load, [round(x, 2) for x in os.getloadavg()]]}

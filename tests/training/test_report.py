@@ -71,8 +71,8 @@ def test_a_row_with_its_own_document_length_is_read_at_it(tmp_path, monkeypatch)
         def with_config(self, max_length):
             return Encoder(max_length)
 
-    def evaluate(encoder, sets, split, explicit=False, max_length=None):
-        read_at.append(min(max_length or encoder.config.max_length, encoder.config.max_length))
+    def evaluate(encoder, sets, split, explicit=False):
+        read_at.append(encoder.config.max_length)
         return {name: {"ndcg_cut_10": 0.5, "recall_10": 0.5} for name in sets}
 
     monkeypatch.setattr("laser_rag.encoders.LaSEREncoder.from_pretrained", lambda source, **_: Encoder())
