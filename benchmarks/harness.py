@@ -41,7 +41,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from laser_rag.beir import RetrievalDataset
-from laser_rag.evaluation import judged_queries, score_run
+from laser_rag.evaluation import judged_queries, score_queries, score_run
 from laser_rag_benchmarks.report import EvalReport, ModeResult, results_table
 from laser_rag_benchmarks.retrievers import DEFAULT_MODES, EvalSettings, parse_modes, runners
 
@@ -134,11 +134,13 @@ def evaluate_modes(
     results = []
     for mode in modes:
         runner = built[mode]
+        per_query = score_queries(qrels, runs[mode], settings.metrics)
         results.append(ModeResult(
             mode=mode,
             encoder=runner.encoder,
             fingerprint=runner.fingerprint,
             metrics=score_run(qrels, runs[mode], settings.metrics),
+            per_query=per_query,
             latency_ms={"median": _percentile(totals[mode], 50), "p95": _percentile(totals[mode], 95),
                         "mean": float(statistics.fmean(totals[mode])) if totals[mode] else float("nan")},
             stages_ms={stage: _percentile(values, 50) for stage, values in stages[mode].items()},

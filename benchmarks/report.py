@@ -39,6 +39,9 @@ class ModeResult:
     #: Seconds spent encoding the corpus in this run (0 when the vectors came from the cache).
     index_seconds: float = 0.0
     index_cached: bool = False
+    #: Each judged query's metrics (``laser_rag.evaluation.score_queries``; `metrics` is their mean), for
+    #: per-query comparisons between modes. Empty in reports written before 2026-11-30.
+    per_query: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass

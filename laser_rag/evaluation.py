@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from laser_rag.beir import RetrievalDataset
     from laser_rag.encoders.base import BaseEncoder
 
-#: Metric names understood by `score_run`: trec_eval measures written ``<measure>_<cutoff>`` (as pytrec_eval
+#: Metric names understood by `score_run` and `score_queries`: trec_eval measures written ``<measure>_<cutoff>`` (as pytrec_eval
 #: reports them), plus ``recip_rank@<k>`` for MRR@k (reciprocal rank on the run cut to its top k).
 DEFAULT_METRICS = ("ndcg_cut_10", "recall_10", "recall_100", "recip_rank@10")
 
@@ -47,16 +47,15 @@ def judged_queries(qrels: Qrels, queries: Sequence[str] | None = None) -> list[s
     return [qid for qid in order if any(g > 0 for g in qrels.get(qid, {}).values())]
 
 
-def score_run(qrels: Qrels, run: Run, metrics: Sequence[str] = DEFAULT_METRICS) -> dict[str, float]:
-    """Mean trec_eval metrics of ``run`` (``run[qid][doc_id] = score``) against ``qrels`` (``[qid][doc_id] = grade``).
-
-    The mean is over every query of ``qrels`` with at least one relevant document (grade > 0); a query the run
-    has no results for scores 0 (pytrec_eval alone would silently skip it). ``recip_rank@k`` is MRR@k.
+def score_queries(qrels: Qrels, run: Run, metrics: Sequence[str] = DEFAULT_METRICS) -> dict[str, dict[str, float]]:
+    """Each judged query's trec_eval metrics: ``{qid: {metric: value}}`` for every query of ``qrels`` with at least
+    one relevant document (grade > 0), in qrels order; a query the run has no results for scores 0 (pytrec_eval
+    alone would silently skip it). ``recip_rank@k`` is MRR@k. `score_run` is their mean.
 
     Example::
 
-        score_run({"q": {"d1": 1}}, {"q": {"d0": 0.9, "d1": 0.5}}, ["recip_rank@10", "recall_10"])
-        # {'recip_rank@10': 0.5, 'recall_10': 1.0}
+        score_queries({"q": {"d1": 1}}, {"q": {"d0": 0.9, "d1": 0.5}}, ["recip_rank@10"])
+        # {'q': {'recip_rank@10': 0.5}}
     """
     import pytrec_eval
 
@@ -78,7 +77,21 @@ def score_run(qrels: Qrels, run: Run, metrics: Sequence[str] = DEFAULT_METRICS) 
     unknown = [m for m in metrics if not any(m in values for values in per_query.values())] if run else []
     if unknown:
         raise ValueError(f"pytrec_eval did not compute {unknown}; names look like 'ndcg_cut_10', 'recall_100', 'map'")
-    return {m: float(np.mean([per_query[qid].get(m, 0.0) for qid in judged])) for m in metrics}
+    return {qid: {m: float(values.get(m, 0.0)) for m in metrics} for qid, values in per_query.items()}
+
+
+def score_run(qrels: Qrels, run: Run, metrics: Sequence[str] = DEFAULT_METRICS) -> dict[str, float]:
+    """Mean trec_eval metrics of ``run`` (``run[qid][doc_id] = score``) against ``qrels`` (``[qid][doc_id] = grade``):
+    the mean of `score_queries` over every judged query (at least one relevant document), a query without results
+    counting 0. ``recip_rank@k`` is MRR@k.
+
+    Example::
+
+        score_run({"q": {"d1": 1}}, {"q": {"d0": 0.9, "d1": 0.5}}, ["recip_rank@10", "recall_10"])
+        # {'recip_rank@10': 0.5, 'recall_10': 1.0}
+    """
+    per_query = score_queries(qrels, run, metrics)
+    return {m: float(np.mean([values[m] for values in per_query.values()])) for m in metrics}
 
 
 def evaluate_encoder(

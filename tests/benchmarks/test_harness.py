@@ -202,6 +202,10 @@ def test_hybrid_rows_share_the_dense_collection_and_time_the_sparse_stage(minilm
     assert "sparse_ms" in hybrid.stages_ms and "sparse_ms" not in dense.stages_ms
     assert hybrid.index_seconds == dense.index_seconds  # one collection: the dense vectors were encoded once
     assert all(0.0 < r.metrics["ndcg_cut_10"] <= 1.0 for r in report.results)
+    for result in report.results:  # the per-query figures are what the means average, for every judged query
+        assert len(result.per_query) == report.num_queries
+        assert result.metrics == {m: pytest.approx(np.mean([q[m] for q in result.per_query.values()]))
+                                  for m in result.metrics}
 
 
 # ----------------------------------------------------------------------------------------------- reports

@@ -11,7 +11,7 @@ import pytest
 from laser_rag.beir import RetrievalDataset
 from laser_rag.corpus import Document
 from laser_rag.encoders.base import BaseEncoder
-from laser_rag.evaluation import DEFAULT_METRICS, evaluate_encoder, judged_queries, score_run
+from laser_rag.evaluation import DEFAULT_METRICS, evaluate_encoder, judged_queries, score_queries, score_run
 
 QRELS = {"q1": {"d1": 1, "d3": 1}, "q2": {"d2": 2, "d4": 1}, "q3": {"d5": 1}, "q4": {"d1": 0}}
 RUN = {
@@ -35,6 +35,16 @@ def test_score_run_by_hand():
     assert got["recall_1"] == pytest.approx((0.5 + 0 + 0) / 3)
     assert got["recip_rank@10"] == pytest.approx((1 + 0.5 + 0) / 3)
     assert got["recip_rank@1"] == pytest.approx((1 + 0 + 0) / 3)  # q2's first relevant document is at rank 2
+
+
+def test_score_queries_are_what_score_run_averages():
+    metrics = ["ndcg_cut_10", "recall_1", "recip_rank@1"]
+    per_query = score_queries(QRELS, RUN, metrics)
+    assert list(per_query) == ["q1", "q2", "q3"]  # judged queries only, in qrels order
+    assert per_query["q1"]["recall_1"] == pytest.approx(0.5) and per_query["q2"]["recip_rank@1"] == 0.0
+    assert per_query["q3"] == dict.fromkeys(metrics, 0.0)  # nothing retrieved: 0, not missing
+    means = score_run(QRELS, RUN, metrics)
+    assert means == {m: pytest.approx(np.mean([v[m] for v in per_query.values()])) for m in metrics}
 
 
 def test_score_run_rejects_unknown_metrics_and_empty_qrels():
