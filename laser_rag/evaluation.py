@@ -23,8 +23,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from laser_rag.beir import RetrievalDataset
     from laser_rag.encoders.base import BaseEncoder
 
-#: Metric names understood by `score_run` and `score_queries`: trec_eval measures written ``<measure>_<cutoff>`` (as pytrec_eval
-#: reports them), plus ``recip_rank@<k>`` for MRR@k (reciprocal rank on the run cut to its top k).
+#: Metric names understood by `score_run` and `score_queries`: trec_eval measures written ``<measure>_<cutoff>``
+#: (as pytrec_eval reports them), plus ``recip_rank@<k>`` for MRR@k (reciprocal rank on the run cut to its top k).
 DEFAULT_METRICS = ("ndcg_cut_10", "recall_10", "recall_100", "recip_rank@10")
 
 Run = dict[str, dict[str, float]]
