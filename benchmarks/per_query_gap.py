@@ -23,16 +23,13 @@ from typing import Any
 import numpy as np
 
 from laser_rag._util import atomic_write
-from laser_rag.sparse import english_stemmer
+from laser_rag.sparse import SparseEncoder
 from laser_rag_benchmarks.datasets import shared_dataset
 from laser_rag_benchmarks.report import EvalReport
 
 
 def _terms(texts: list[str]) -> list[set[str]]:
-    import bm25s
-
-    tokens = bm25s.tokenize(texts, stopwords="en", stemmer=english_stemmer(), return_ids=False, show_progress=False)
-    return [set(row) for row in tokens]
+    return [set(row) for row in SparseEncoder().tokens(texts)]  # the terms hybrid search's sparse vectors match
 
 
 def query_overlap(queries: dict[str, str], qrels: dict[str, dict[str, int]], texts: dict[str, str]) -> dict[str, float]:
