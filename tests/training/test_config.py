@@ -58,6 +58,7 @@ def test_configs_load(tmp_path):
     ("laser-long-r64", {"lora_r", "lora_alpha"}),
     ("no-output-kd-long-authors", {"objective", "trajectory_temperature", "segment_states", "teacher_eos"}),
     ("no-output-kd-long-256", {"objective", "max_doc_length"}),
+    ("basic-long-256", {"objective", "max_doc_length"}),
     ("no-output-kd-long-256-160", {"objective", "max_doc_length", "max_steps"}),
 ])
 def test_long_mix_rows_differ_from_the_default_only_where_they_say(name, changed):
