@@ -110,7 +110,7 @@ LONG_ROWS = (
              max_length=256),
     # The default's fair baseline: basic with the same 256-token documents, read at 256 tokens.
     _trained("basic-long-256", "basic, long-document mix, trained and read at 256 tokens", "long", max_length=256),
-    # A learning-curve point for the row above: the same recipe and data order with twice the steps.
+    # A learning-curve point for no-output-kd-long-256: the same recipe and data order with twice the steps.
     _trained("no-output-kd-long-256-160", "LaSER long w/o output KD, 256 tokens, 160 steps (twice the default's; "
              "over the 60-min budget here)", "long", max_length=256),
 )
@@ -202,7 +202,8 @@ def markdown(report: dict) -> str:
                          ("basic-long", "round1-basic"), ("no-output-kd-long-256", "no-output-kd-long"),
                          ("no-output-kd-long-256", "no-output-kd-long-read256"),
                          ("no-output-kd-long-256-160", "no-output-kd-long-256"),
-                         ("no-output-kd-long-256", "basic-long-256"), ("basic-long-256", "basic-long")):
+                         ("no-output-kd-long-256", "basic-long-256"), ("basic-long-256", "basic-long"),
+                         ("no-output-kd-long-authors", "no-output-kd-long")):
         if laser in rows and other in rows:
             for s in sets:
                 a, b = rows[laser]["metrics"][s]["ndcg_cut_10"], rows[other]["metrics"][s]["ndcg_cut_10"]
