@@ -33,8 +33,8 @@ def main(paths: list[str]) -> None:
           f"load average at start {env.get('load_average_at_start')} (a shared machine: latencies are noisy; the "
           "modes are interleaved query by query, so their ratios are fair).")
     print("\nData licences:")
-    for report in reports:
-        print(f"- {report.license}")
+    for licence in dict.fromkeys(report.license for report in reports):  # one line per set, not per report
+        print(f"- {licence}")
 
 
 if __name__ == "__main__":

@@ -103,6 +103,9 @@ LONG_ROWS = (
     _trained("no-trajectory-long", "LaSER long w/o trajectory alignment", "long"),
     _trained("no-output-kd-long-authors", "LaSER long w/o output KD, the authors' code details: trajectory tau "
              "0.05, separator states, teacher EOS", "long"),
+    _trained("no-output-kd-long-r64", "LaSER long w/o output KD, LoRA r=64, alpha=32 (the paper's rank)", "long"),
+    _trained("no-output-kd-long-stgrad", "LaSER long w/o output KD, gradient through the soft tokens' softmax (the "
+             "paper's end-to-end rollout)", "long"),
     # Both read documents to 256 tokens: the pair separates the length trained on from the length read.
     Row("no-output-kd-long-read256", "LaSER long w/o output KD (trained on 128-token documents), read at 256 tokens",
         "runs/no-output-kd-long/final", table="long", max_length=256),
@@ -203,7 +206,9 @@ def markdown(report: dict) -> str:
                          ("no-output-kd-long-256", "no-output-kd-long-read256"),
                          ("no-output-kd-long-256-160", "no-output-kd-long-256"),
                          ("no-output-kd-long-256", "basic-long-256"), ("basic-long-256", "basic-long"),
-                         ("no-output-kd-long-authors", "no-output-kd-long")):
+                         ("no-output-kd-long-authors", "no-output-kd-long"),
+                         ("no-output-kd-long-r64", "no-output-kd-long"),
+                         ("no-output-kd-long-stgrad", "no-output-kd-long")):
         if laser in rows and other in rows:
             for s in sets:
                 a, b = rows[laser]["metrics"][s]["ndcg_cut_10"], rows[other]["metrics"][s]["ndcg_cut_10"]

@@ -57,6 +57,8 @@ def test_configs_load(tmp_path):
     ("laser-long-authors", {"trajectory_temperature", "segment_states", "teacher_eos"}),
     ("laser-long-r64", {"lora_r", "lora_alpha"}),
     ("no-output-kd-long-authors", {"objective", "trajectory_temperature", "segment_states", "teacher_eos"}),
+    ("no-output-kd-long-r64", {"objective", "lora_r", "lora_alpha"}),
+    ("no-output-kd-long-stgrad", {"objective", "soft_token_gradient"}),
     ("no-output-kd-long-256", {"objective", "max_doc_length"}),
     ("basic-long-256", {"objective", "max_doc_length"}),
     ("no-output-kd-long-256-160", {"objective", "max_doc_length", "max_steps"}),
