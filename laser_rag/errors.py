@@ -25,6 +25,10 @@ class ModelNotFoundError(LaserRagError, FileNotFoundError):
     """A model source that cannot be found or loaded; the message says what to do."""
 
 
+class EmbeddingServiceError(LaserRagError, RuntimeError):
+    """An embeddings service (``laser-rag serve``) that cannot be reached or refused a request; says which and why."""
+
+
 # --------------------------------------------------------------------------------------------------- corpora
 
 
