@@ -93,17 +93,18 @@ class RemoteEncoder(BaseEncoder):
 
     def _encode_queries(self, texts, *, instruction, batch_size, show_progress_bar) -> np.ndarray:
         extra = {} if instruction is None else {"instruction": instruction}
-        return self._embed(texts, self.model + _QUERY_SUFFIX, extra)
+        return self._embed(texts, self.model + _QUERY_SUFFIX, extra, batch_size)
 
     def _encode_documents(self, texts, *, batch_size, show_progress_bar) -> np.ndarray:
-        return self._embed(texts, self.model, {})
+        return self._embed(texts, self.model, {}, batch_size)
 
     def _encode_explicit(self, queries, rationales, *, batch_size) -> np.ndarray:
         raise EmbeddingServiceError("the embeddings service embeds queries and documents only; a query read with "
                                     "its rationale (explicit) needs the encoder in-process")
 
-    def _embed(self, texts: list[str], model: str, extra: dict) -> np.ndarray:
-        step = int(self._model["limits"]["max_texts"])
+    def _embed(self, texts: list[str], model: str, extra: dict, batch_size: int) -> np.ndarray:
+        """``batch_size`` texts per request (at most the service's ``max_texts``)."""
+        step = min(batch_size, int(self._model["limits"]["max_texts"]))
         out = []
         for start in range(0, len(texts), step):
             body = {"model": model, "input": texts[start:start + step], "encoding_format": "base64", **extra}

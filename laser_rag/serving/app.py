@@ -13,7 +13,6 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no telemetry; read when
 import asyncio  # noqa: E402
 import copy  # noqa: E402
 import hmac  # noqa: E402
-import json  # noqa: E402
 import logging  # noqa: E402
 import time  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
@@ -33,6 +32,7 @@ from laser_rag.serving.protocol import (  # noqa: E402
     ModelInfo,
     check_tokens,
     parse_request,
+    parse_tokenize_request,
     response_body,
     too_large,
 )
@@ -146,19 +146,6 @@ async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
     return JSONResponse(body, status_code=error.status_code)
 
 
-def _tokenize_payload(body: bytes, config: ServeConfig) -> tuple[list[str], bool]:
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
-    texts = payload.get("input") if isinstance(payload, dict) else None
-    if isinstance(texts, str):
-        texts = [texts]
-    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts) or len(texts) > config.max_texts:
-        raise ApiError(400, f"input must be a string or a list of at most {config.max_texts} strings", param="input")
-    return texts, bool(payload.get("rendered", False))
-
-
 @serve.deployment
 @serve.ingress(_api)
 class Gateway:
@@ -231,8 +218,7 @@ class Gateway:
         """Not OpenAI's: token counts as the encoder reads documents (``"rendered": true``) or each text's token
         ids, so a `RemoteEncoder` chunks documents in the served model's tokens."""
         self._authorize(request)
-        payload = _tokenize_payload(await self._body(request), self._config)
-        texts, rendered = payload
+        texts, rendered = parse_tokenize_request(await self._body(request), self._config)
         result = await self._call("tokenize", texts, rendered)
         key = "tokens" if rendered else "input_ids"
         return {"data": [{"index": i, key: value} for i, value in enumerate(result)]}

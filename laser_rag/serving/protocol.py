@@ -90,14 +90,7 @@ class EmbeddingJob:
 
 def parse_request(body: bytes, info: ModelInfo, config: ServeConfig) -> EmbeddingJob:
     """``POST /v1/embeddings`` body -> `EmbeddingJob`; raises `ApiError` (400/404/413) saying what is wrong."""
-    if len(body) > config.max_request_bytes:
-        raise too_large(len(body), config)
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
-    if not isinstance(payload, dict):
-        raise ApiError(400, f"the body must be a JSON object, got {type(payload).__name__}")
+    payload = _json_object(body, config)
     unknown = sorted(set(payload) - FIELDS)
     if unknown:
         raise ApiError(400, f"unknown field(s) {unknown}; accepted: {sorted(FIELDS)}", param=unknown[0])
@@ -115,6 +108,28 @@ def parse_request(body: bytes, info: ModelInfo, config: ServeConfig) -> Embeddin
                         input_type=input_type, encoding_format=encoding,
                         num_thinking_steps=_steps(payload, info, config),
                         instruction=_instruction(payload, input_type, config))
+
+
+def parse_tokenize_request(body: bytes, config: ServeConfig) -> tuple[list[str], bool]:
+    """``POST /v1/tokenize`` body (``{"input": str | [str], "rendered": bool}``) -> (texts, rendered)."""
+    payload = _json_object(body, config)
+    texts = payload.get("input")
+    texts = [texts] if isinstance(texts, str) else texts
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts) or len(texts) > config.max_texts:
+        raise ApiError(400, f"input must be a string or a list of at most {config.max_texts} strings", param="input")
+    return texts, bool(payload.get("rendered", False))
+
+
+def _json_object(body: bytes, config: ServeConfig) -> dict:
+    if len(body) > config.max_request_bytes:
+        raise too_large(len(body), config)
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise ApiError(400, f"the body must be a JSON object, got {type(payload).__name__}")
+    return payload
 
 
 def too_large(size: int, config: ServeConfig) -> ApiError:
