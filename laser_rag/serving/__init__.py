@@ -22,9 +22,10 @@ __all__ = ["APP_NAME", "QUERY_SUFFIX", "ServeConfig", "ServeConfigError", "start
 APP_NAME = "laser-rag"
 
 
-def start(config: ServeConfig | None = None, *, blocking: bool = False) -> str:
+def start(config: ServeConfig | None = None) -> str:
     """Start (or replace) the service on a local Ray instance (started here unless one runs), bound to
-    ``config.host:config.port``; returns its URL once it answers. ``blocking`` serves until interrupted."""
+    ``config.host:config.port``; returns its URL once it answers. A Serve instance already running keeps its host
+    and port (Serve applies them once): `stop` it first to move it."""
     import ray
 
     from laser_rag.serving.app import build_app, serve
@@ -33,7 +34,7 @@ def start(config: ServeConfig | None = None, *, blocking: bool = False) -> str:
     if not ray.is_initialized():
         ray.init(include_dashboard=False, configure_logging=False)
     serve.start(http_options={"host": config.host, "port": config.port})
-    serve.run(build_app(config), name=APP_NAME, route_prefix="/", blocking=blocking)
+    serve.run(build_app(config), name=APP_NAME, route_prefix="/")
     return config.url
 
 

@@ -146,6 +146,15 @@ async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
     return JSONResponse(body, status_code=error.status_code)
 
 
+@_api.exception_handler(Exception)
+async def _server_error(request: Request, error: Exception) -> JSONResponse:
+    """A bug or a failed replica: still OpenAI's shape (the traceback is in the replica's log)."""
+    logger.exception("%s %s failed", request.method, request.url.path)
+    body = ApiError(500, f"the service failed on this request ({type(error).__name__}); see its logs",
+                    type="server_error", code="internal_error").body()
+    return JSONResponse(body, status_code=500)
+
+
 @serve.deployment
 @serve.ingress(_api)
 class Gateway:
@@ -159,7 +168,7 @@ class Gateway:
 
     async def _model_info(self) -> ModelInfo:
         if self._info is None:
-            self._info = await self._model.info.remote()
+            self._info = await self._call("info")
         return self._info
 
     def _authorize(self, request: Request) -> None:

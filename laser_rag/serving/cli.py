@@ -16,10 +16,24 @@ def serve(config: ServeConfig) -> None:
 
 
 def _serve(config: ServeConfig) -> None:
+    """Start, then wait; Ctrl-C or SIGTERM stops Serve and the Ray instance cleanly."""
+    import signal
+    import threading
+
+    import ray
     import typer
 
-    from laser_rag.serving import start
+    from laser_rag.serving import start, stop
 
     typer.echo(f"laser-rag serve: starting on {config.url} (model {config.model or 'the embedded default'}, "
-               f"{config.replicas} replica(s)); Ctrl-C stops it", err=True)
-    start(config, blocking=True)
+               f"{config.replicas} replica(s))", err=True)
+    done = threading.Event()
+    try:
+        url = start(config)  # Ctrl-C during start-up interrupts it
+        for name in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(name, lambda *_: done.set())
+        typer.echo(f"laser-rag serve: ready on {url}/v1/embeddings; Ctrl-C stops it", err=True)
+        done.wait()
+    finally:
+        stop()
+        ray.shutdown()

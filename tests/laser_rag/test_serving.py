@@ -178,6 +178,7 @@ def test_bad_requests_get_a_clear_4xx_in_openais_error_shape(service, name, case
     got, answer, _ = _call(service, "POST", "/v1/embeddings", body)
     assert got == status, answer
     assert set(answer["error"]) == {"message", "type", "param", "code"} and fragment in answer["error"]["message"]
+    assert _call(service, "GET", "/health", key=None)[0] == 200
 
 
 @pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b"\xff\xfe"], ids=["broken", "a list", "not utf-8"])
