@@ -7,11 +7,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Optional
 
-from laser_rag.errors import LaserRagError
-
-
-class ServeConfigError(LaserRagError, ValueError):
-    """A service setting out of range; the message names it."""
+from laser_rag.errors import ServeConfigError
 
 
 def _help(text: str, **more) -> dict:
