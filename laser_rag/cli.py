@@ -139,16 +139,21 @@ def _announce() -> None:
 def _open(mode: RetrievalMode, models, corpus: str | None, collection: str | None, qdrant_path: Path | None,
           qdrant_url: str | None, api_key: str | None, *, k: int = 10, create: bool = False, recreate: bool = False,
           llm: str | None = None, llm_model: str = "default", generation: GenerationConfig | None = None,
-          hybrid: bool = False):
+          hybrid: bool = False, embed_url: str | None = None):
     """The retriever of a command: connect (a dead server fails before any model loads), announce, load the
-    encoder, then the rewriter's LLM if the preset rewrites."""
+    encoder (or reach the embeddings service at ``embed_url``), then the rewriter's LLM if the preset rewrites."""
     from laser_rag import store
     from laser_rag.retrieval import encoder_for, open_retriever
 
     chosen = preset(mode)
     client = store.connect(qdrant_path, url=qdrant_url, api_key=api_key)
     _announce()
-    encoder = encoder_for(chosen.mode, _source(models, chosen))
+    if embed_url:
+        from laser_rag.encoders.remote import RemoteEncoder
+
+        encoder = RemoteEncoder(embed_url)
+    else:
+        encoder = encoder_for(chosen.mode, _source(models, chosen))
     if collection is None and corpus is None:
         collection = _only_collection(client, encoder.label)
     rewriter = _rewriter(chosen, llm, llm_model, generation or GenerationConfig())
@@ -208,6 +213,9 @@ def index(
     = False,
     hybrid: Annotated[bool, typer.Option("--hybrid", help="Also store BM25 sparse vectors, for --hybrid search (a "
                                          "new collection; an existing one: `laser-rag upgrade-hybrid`).")] = False,
+    embed_url: Annotated[Optional[str], typer.Option("--embed-url", help="Embed through a running `laser-rag serve` "
+                                                     "at this URL (API key: $LASER_RAG_EMBED_API_KEY) instead of "
+                                                     "loading the model here.")] = None,
 ) -> None:
     """Index a corpus (re-running adds only what is missing; an interrupted run resumes)."""
     def body():
@@ -217,7 +225,7 @@ def index(
         name = corpus or (path.stem if path.is_file() else path.resolve().name)
         chosen = preset(mode)  # a mode that searches another's collection indexes that one
         retriever = _open(chosen.collection_mode, models, name, collection, qdrant_path, qdrant_url, api_key,
-                          create=True, recreate=recreate, hybrid=hybrid)
+                          create=True, recreate=recreate, hybrid=hybrid, embed_url=embed_url)
         split = chunk if chunk is not None else not is_beir_directory(path)
         report = retriever.index(documents, batch_size=batch_size, chunk=split, progress=True)
         typer.echo(f"{retriever.collection.name}: {report.added} added, {report.skipped} already there, "

@@ -109,3 +109,14 @@ class GenerationTimeout(GenerationError, TimeoutError):
     def __init__(self, message: str, partial: str = "", *, retrieval: Any = None) -> None:
         super().__init__(message, retrieval=retrieval)
         self.partial = partial
+
+
+# --------------------------------------------------------------------------------------------------- the service
+
+
+class ServeConfigError(LaserRagError, ValueError):
+    """A setting of the embeddings service (`laser_rag.serving.ServeConfig`) out of range; the message names it."""
+
+
+class EmbeddingServiceError(LaserRagError, RuntimeError):
+    """An embeddings service (``laser-rag serve``) that cannot be reached or refused a request; says which and why."""

@@ -26,6 +26,7 @@ COMMANDS = {
     "convert": "laser_rag_benchmarks.cli:convert",
     "train-latentrag": "laser_rag_training.cli:train_latentrag",
     "eval-qa": "laser_rag_benchmarks.cli:eval_qa",
+    "serve": "laser_rag.serving.cli:serve",
 }
 
 
