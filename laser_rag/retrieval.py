@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from laser_rag import store as _store
-from laser_rag.errors import CollectionMismatchError, GenerationError, ModelNotFoundError
+from laser_rag.errors import GenerationError, ModelNotFoundError
 from laser_rag.llm import GenerationConfig, as_llm
 from laser_rag.modes import HYBRID_SUFFIX, RetrievalMode, preset
 from laser_rag.store import Hit, IndexReport, VectorCollection
@@ -108,11 +108,7 @@ class Retriever:
                  *, k: int = 10, mode: str | None = None, hybrid: bool = False,
                  fusion: str = _store.DEFAULT_FUSION, rrf_k: int | None = None,
                  fusion_weights: tuple[float, float] | None = None) -> None:
-        if collection.fingerprint != encoder.fingerprint:
-            raise CollectionMismatchError(
-                collection.name, collection.info,
-                {"fingerprint": encoder.fingerprint, "dimension": encoder.dimension, "encoder": encoder.label},
-                "was built by another encoder")
+        collection.check_encoder(encoder)
         if k < 1:
             raise ValueError(f"k must be positive, got {k}")
         _store.fusion_query(fusion, rrf_k=rrf_k, weights=fusion_weights)  # a bad fusion fails here, not per query

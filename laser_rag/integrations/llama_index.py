@@ -20,8 +20,14 @@ function (`laser_rag.sparse`, the collection's own weights; Qdrant keeps the IDF
 raises `HybridNotEnabledError`, which names the upgrade command.
 
 `to_llama_nodes` cuts and renders documents exactly as ``VectorCollection.index(docs, encoder, chunk=True)`` does,
-so both paths give the same points and vectors. A collection filled by ``laser-rag index`` opens the same way:
-``VectorStoreIndex.from_vector_store(store, embed_model=embed_model)``.
+so both paths give the same point ids, vectors and passages. A collection filled by ``laser-rag index`` opens the
+same way: ``VectorStoreIndex.from_vector_store(store, embed_model=embed_model)``.
+
+Payloads: LlamaIndex's pipeline writes LlamaIndex's own payload (its node, serialised); laser_rag's core writes
+its one layout (`laser_rag.store.payload`: ``text`` and ``metadata``), which knows nothing of LlamaIndex. This module
+is where the two meet: `llama_node` is the node of a document's point, and `LaSERQdrantVectorStore` reads a point
+laser_rag wrote as that node (its source document, metadata and title), where a plain QdrantVectorStore falls back
+to the ``text`` key and nests the metadata.
 """
 
 from __future__ import annotations
@@ -33,11 +39,12 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
-from llama_index.core.schema import MetadataMode, TextNode
+from llama_index.core.schema import MetadataMode, NodeRelationship, RelatedNodeInfo, TextNode
 from llama_index.vector_stores.qdrant import QdrantVectorStore
 
 from laser_rag import store as _store
 from laser_rag.corpus import Document, chunk_documents
+from laser_rag.store.payload import Hit, is_laser_rag_payload, point_id, point_metadata
 from laser_rag.errors import LaserRagError
 from laser_rag.integrations import resolve_encoder
 from laser_rag.sparse import SPARSE_VECTOR_NAME, SparseEncoder
@@ -45,7 +52,8 @@ from laser_rag.sparse import SPARSE_VECTOR_NAME, SparseEncoder
 if TYPE_CHECKING:
     from laser_rag.encoders.base import BaseEncoder
 
-__all__ = ["LaSEREmbedding", "LaSERQdrantVectorStore", "qdrant_vector_store", "sparse_functions", "to_llama_nodes"]
+__all__ = ["LaSEREmbedding", "LaSERQdrantVectorStore", "llama_node", "qdrant_vector_store", "sparse_functions",
+           "to_llama_nodes"]
 
 
 class LaSEREmbedding(BaseEmbedding):
@@ -116,9 +124,14 @@ class LaSEREmbedding(BaseEmbedding):
 
 
 class LaSERQdrantVectorStore(QdrantVectorStore):
-    """LlamaIndex's QdrantVectorStore, plus async queries and adds without an ``aclient``: embedded mode cannot
-    share a folder between a sync and an async client, so they run the sync client in a worker thread instead of
-    failing. Open it with `qdrant_vector_store`, which records and checks the encoder's fingerprint."""
+    """LlamaIndex's QdrantVectorStore, plus:
+
+    - points in laser_rag's payload layout (``laser-rag index``, `VectorCollection.index`) read as the node
+      `llama_node` makes of the document (id, text, metadata, source document, title template);
+    - async queries and adds without an ``aclient``: embedded mode cannot share a folder between a sync and an
+      async client, so they run the sync client in a worker thread instead of failing.
+
+    Open it with `qdrant_vector_store`, which records and checks the encoder's fingerprint."""
 
     _sync_only: bool = PrivateAttr(default=False)
 
@@ -129,6 +142,12 @@ class LaSERQdrantVectorStore(QdrantVectorStore):
     @classmethod
     def class_name(cls) -> str:
         return "LaSERQdrantVectorStore"
+
+    def parse_to_query_result(self, response: list[Any]) -> Any:
+        result = super().parse_to_query_result(response)
+        result.nodes = [_node_of(point, node) if is_laser_rag_payload(point.payload) else node
+                        for point, node in zip(response, result.nodes)]
+        return result
 
     async def aquery(self, query, **kwargs):
         if self._sync_only:
@@ -194,6 +213,37 @@ def sparse_functions(encoder: SparseEncoder | None = None):
     return doc_fn, query_fn
 
 
+def llama_node(doc: Document) -> TextNode:
+    """The LlamaIndex ``TextNode`` of a document's point.
+
+    Its id is the point id, its source document (``ref_doc_id``) the document the passage was cut from
+    (``metadata["parent_id"]``, else the document itself), its metadata the point's. Only the title is embedded or
+    shown to an LLM beside the text, as ``"title\\ntext"``: the node's text template renders what
+    ``encoder.document_text(title, text)`` gives, so LlamaIndex embeds what laser_rag embeds.
+    """
+    metadata = point_metadata(doc)
+    hidden = [key for key in metadata if key != "title"]
+    source = str(doc.metadata.get("parent_id", doc.id))
+    return TextNode(
+        id_=point_id(doc.id),
+        text=doc.text,
+        metadata=metadata,
+        relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=source)},
+        excluded_embed_metadata_keys=hidden,
+        excluded_llm_metadata_keys=hidden,
+        text_template="{metadata_str}\n{content}",
+        metadata_template="{value}",
+        metadata_separator="\n",
+    )
+
+
+def _node_of(point: Any, read: TextNode) -> TextNode:
+    """The node of a point in laser_rag's layout, with the embedding LlamaIndex read (if any)."""
+    node = llama_node(Hit.from_point(point).document())
+    node.embedding = read.embedding
+    return node
+
+
 def _settings_embed_model() -> LaSEREmbedding:
     """``Settings.embed_model`` when it is a `LaSEREmbedding`; else a clear error (not LlamaIndex's OpenAI default)."""
     from llama_index.core import Settings
@@ -211,12 +261,12 @@ def _settings_embed_model() -> LaSEREmbedding:
 
 def to_llama_nodes(documents: Iterable[Document], encoder: BaseEncoder) -> list[TextNode]:
     """laser_rag documents -> LlamaIndex ``TextNode``s, as laser_rag indexes them: cut by
-    `laser_rag.corpus.chunk_documents` for ``encoder``, one node per passage (`laser_rag.store.llama_node`: the
+    `laser_rag.corpus.chunk_documents` for ``encoder``, one node per passage (`llama_node`: the
     point's id, metadata and source document), each embedding exactly ``encoder.document_text(title, text)``.
     Index them with ``VectorStoreIndex(nodes, ...)``, not ``from_documents`` (which would split them again)."""
     nodes = []
     for doc in chunk_documents(documents, encoder):
-        node = _store.llama_node(doc)
+        node = llama_node(doc)
         embedded, expected = node.get_content(MetadataMode.EMBED), encoder.document_text(doc.title, doc.text)
         if embedded != expected:
             raise LaserRagError(f"document {doc.id!r}: LlamaIndex would embed {embedded[:80]!r}, the encoder reads "

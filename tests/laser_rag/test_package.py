@@ -21,6 +21,14 @@ PUBLIC = [
     "TruncationWarning",
     "__version__",
 ]
+#: `laser_rag.store`'s names: the same as when it was one module, plus the engine interface (llama_node moved to
+#: laser_rag.integrations.llama_index with the LlamaIndex schema).
+STORE_PUBLIC = [
+    "DEFAULT_FUSION", "FUSIONS", "HYBRID_PREFETCH", "PAYLOAD_LAYOUT", "RRF_K",
+    "CollectionSpec", "Engine", "Hit", "IndexReport", "PointRecord", "PointWrite", "QdrantClientEngine",
+    "VectorCollection",
+    "close_all", "collection_name", "connect", "default_qdrant_path", "fusion_query", "point_id", "recorded", "release",
+]
 HEAVY = ("torch", "transformers", "qdrant_client", "llama_index", "langchain", "langchain_core", "numpy")
 LAYERS_ABOVE = ("app", "training", "benchmarks", "laser_rag_app", "laser_rag_training", "laser_rag_benchmarks")
 
@@ -28,6 +36,13 @@ LAYERS_ABOVE = ("app", "training", "benchmarks", "laser_rag_app", "laser_rag_tra
 def test_all_is_pinned():
     assert laser_rag.__all__ == PUBLIC
     assert sorted(dir(laser_rag)) == sorted(PUBLIC)
+
+
+def test_the_stores_all_is_pinned():
+    from laser_rag import store
+
+    assert store.__all__ == STORE_PUBLIC
+    assert all(getattr(store, name) is not None for name in STORE_PUBLIC)
 
 
 def test_every_export_resolves_to_its_module():

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -95,33 +94,44 @@ def test_vectors_are_the_encoders_document_text(minilm, docs):
         np.testing.assert_allclose(stored[point_id(doc.id)], vector, atol=1e-5)
 
 
-def test_payload_holds_langchain_keys_and_llamaindex_node_fields(minilm):
-    pytest.importorskip("llama_index.core")
-    from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
-
+def test_payload_is_one_layout(minilm):
     doc = Document("guide.md#1", "Install it.", "Guide", {"source": "guide.md", "parent_id": "guide.md",
                                                            "title": "ignored: the document's title wins"})
     client = connect(":memory:")
-    VectorCollection.open(client, "c", minilm).upsert([doc], minilm.encode_documents(["Guide\nInstall it."]))
+    collection = VectorCollection.open(client, "c", minilm)
+    collection.upsert([doc], minilm.encode_documents(["Guide\nInstall it."]))
     payload = client.retrieve("c", ids=[point_id(doc.id)], with_payload=True)[0].payload
-
     metadata = {"source": "guide.md", "parent_id": "guide.md", "doc_id": "guide.md#1", "title": "Guide"}
-    assert (payload["text"], payload["metadata"]) == ("Install it.", metadata)  # what LangChain reads
-    node = store.llama_node(doc)
-    assert {k: v for k, v in payload.items() if k not in ("text", "metadata")} == node_to_metadata_dict(node)
-    read_back = metadata_dict_to_node(payload)  # what LlamaIndex's QdrantVectorStore reads
-    assert (read_back.node_id, read_back.text, read_back.metadata) == (point_id(doc.id), "Install it.", metadata)
-    assert read_back.ref_doc_id == "guide.md"  # the document the passage was cut from
-    assert json.loads(payload["_node_content"])["text"] == "Install it."
+    assert payload == {"text": "Install it.", "metadata": metadata}  # LangChain's keys, nothing else
+    assert collection.info["payload_layout"] == store.PAYLOAD_LAYOUT == 3
 
 
-def test_payload_without_llama_index(minilm, monkeypatch):
-    monkeypatch.setattr(store, "_llama_index_installed", lambda: False)
+def test_the_payload_is_the_same_without_llama_index(minilm):
+    """The layout does not depend on what is installed: a process where llama_index cannot be imported writes the
+    same payload as this one (where it can)."""
+    script = """
+        import json, sys
+        class Blocked:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] == "llama_index":
+                    raise ModuleNotFoundError(f"blocked: {name}")
+        sys.meta_path.insert(0, Blocked())
+        from laser_rag.corpus import Document
+        from laser_rag.encoders import load_encoder
+        from laser_rag.store import VectorCollection, connect, point_id
+        enc = load_encoder("all-minilm-l6-v2")
+        client = connect(":memory:")
+        VectorCollection.open(client, "c", enc).index([Document("d", "Text.", "T", {"k": 1})], enc)
+        print(json.dumps(client.retrieve("c", ids=[point_id("d")], with_payload=True)[0].payload))
+        assert not any(m.split(".")[0] == "llama_index" for m in sys.modules)
+    """
+    blocked = run_python(script)
+    assert blocked.returncode == 0, blocked.stderr[-2000:]
     client = connect(":memory:")
-    doc = Document("d", "Text.", "T", {"k": 1})
-    VectorCollection.open(client, "c", minilm).upsert([doc], minilm.encode_documents(["T\nText."]))
-    payload = client.retrieve("c", ids=[point_id("d")], with_payload=True)[0].payload
-    assert payload == {"text": "Text.", "metadata": {"k": 1, "doc_id": "d", "title": "T"}}
+    VectorCollection.open(client, "c", minilm).index([Document("d", "Text.", "T", {"k": 1})], minilm)
+    here = client.retrieve("c", ids=[point_id("d")], with_payload=True)[0].payload
+    assert json.loads(blocked.stdout.strip().splitlines()[-1]) == here == {
+        "text": "Text.", "metadata": {"k": 1, "doc_id": "d", "title": "T"}}
 
 
 def test_hit_from_point_reads_every_layout():
@@ -134,10 +144,16 @@ def test_hit_from_point_reads_every_layout():
     llama = point({"_node_content": json.dumps(node), "_node_type": "TextNode", "doc_id": "source-doc",
                    "title": "N", "page": 3})
     assert Hit.from_point(llama) == Hit("source-doc", "N", "node text", 0.5, {"page": 3})
+    node_fields = {"_node_content": json.dumps({"text": "old", "metadata": {"doc_id": "p1", "title": "T"}}),
+                   "_node_type": "TextNode", "doc_id": "parent", "document_id": "parent", "ref_doc_id": "parent"}
+    layout_2 = point({"text": "t2", "metadata": {"doc_id": "d2", "title": "T", "k": 2}, **node_fields})
+    assert Hit.from_point(layout_2) == Hit("d2", "T", "t2", 0.5, {"k": 2})  # points of layouts 1 and 2
     langchain = point({"page_content": "lc", "metadata": {"a": "b"}})
     assert Hit.from_point(langchain) == Hit("2b1c9d4e-0000-0000-0000-000000000000", "", "lc", 0.5, {"a": "b"})
     record = models.Record(id=7, payload={"text": "r", "metadata": {"doc_id": "x"}})  # retrieve(): no score
     assert Hit.from_point(record) == Hit("x", "", "r", 0.0, {})
+    engine_record = store.PointRecord(id="2b1c9d4e-0000-0000-0000-000000000000", payload=ours.payload, score=0.25)
+    assert Hit.from_point(engine_record) == Hit("d1", "T", "t", 0.25, {"k": 1})  # what an engine returns
 
 
 def test_search_returns_hits_with_document_fields(minilm, docs):
@@ -233,7 +249,8 @@ def test_killed_process_then_restart_resumes(minilm, docs, tmp_path):
 
     # while this process holds the folder, another one gets a clear error
     busy = run_python(f"""
-        from laser_rag.store import connect, QdrantUnavailableError
+        from laser_rag.errors import QdrantUnavailableError
+        from laser_rag.store import connect
         try:
             connect({str(folder)!r})
         except QdrantUnavailableError as e:
@@ -262,20 +279,6 @@ def test_local_folder_client_is_shared_and_persists(minilm, docs, tmp_path):
     reopened.close()  # closed behind the registry's back: the next connect opens a fresh client
     fresh = connect(folder)
     assert fresh is not reopened and fresh.count("c").count == 3
-    release(folder)
-
-
-def test_local_writes_run_in_wal_mode(minilm, docs, tmp_path):
-    """The one read of qdrant-client internals (no public hook for the local store's SQLite settings). If this
-    fails, qdrant-client changed them: local indexing is then ~10x slower until `store._enable_local_wal` is fixed."""
-    folder = tmp_path / "q"
-    client = connect(folder)
-    collection = VectorCollection.open(client, "c", minilm)
-    collection.index(docs[:2], minilm)
-    assert store._enable_local_wal(client, "c") is True
-    mode = sqlite3.connect(folder / "collection" / "c" / "storage.sqlite").execute("PRAGMA journal_mode").fetchone()
-    assert mode[0] == "wal"
-    assert store._enable_local_wal(connect(":memory:"), "c") is False  # nothing to tune in memory
     release(folder)
 
 

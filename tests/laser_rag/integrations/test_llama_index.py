@@ -157,7 +157,8 @@ def test_nodes_embed_exactly_the_encoders_document_text(minilm):
 
 def test_llama_index_path_and_laser_rag_path_give_the_same_points(minilm, short_passages):
     """The same corpus indexed by `VectorCollection.index(chunk=True)` and by LlamaIndex over `to_llama_nodes`:
-    the same point ids, vectors, texts, metadata, and LlamaIndex's node fields (laser_rag adds LangChain's keys)."""
+    the same point ids, vectors, texts and metadata, and LlamaIndex reads both as the same nodes (each tool writes
+    its own payload: laser_rag's layout, LlamaIndex's serialised node)."""
     corpus = [LONG, *short_passages[:5]]
     client = connect(":memory:")
     VectorCollection.open(client, "ours", minilm).index(corpus, minilm, chunk=True)
@@ -171,11 +172,18 @@ def test_llama_index_path_and_laser_rag_path_give_the_same_points(minilm, short_
 
     ours, theirs = points("ours"), points("theirs")
     assert ours.keys() == theirs.keys() and len(ours) > len(corpus)
+    reader = qdrant_vector_store("ours", embed_model, client=client)
     for key, mine in ours.items():
         other = theirs[key]
         np.testing.assert_allclose(mine.vector, other.vector, atol=1e-5)
         assert Hit.from_point(mine) == Hit.from_point(other)
-        assert {k: v for k, v in mine.payload.items() if k not in ("text", "metadata")} == other.payload
+        assert set(mine.payload) == {"text", "metadata"} and "_node_content" in other.payload
+        read, written = reader.parse_to_query_result([mine, other]).nodes
+        assert (read.node_id, read.text, read.metadata, read.ref_doc_id) == (
+            written.node_id, written.text, written.metadata, written.ref_doc_id)
+        for mode in (MetadataMode.EMBED, MetadataMode.LLM):
+            assert read.get_content(mode) == written.get_content(mode)
+        np.testing.assert_allclose(read.embedding, written.embedding, atol=1e-5)
 
 
 def test_reads_a_collection_indexed_by_laser_rag(embed_model, encoder, short_passages, laser_vectors, tmp_path):
@@ -195,18 +203,17 @@ def test_reads_a_collection_indexed_by_laser_rag(embed_model, encoder, short_pas
     release(tmp_path / "qdrant")
 
 
-def test_reads_a_collection_written_without_llama_index(monkeypatch, minilm, short_passages):
-    """laser_rag without llama-index-core writes only LangChain's keys; LlamaIndex's QdrantVectorStore then falls
-    back to the ``text`` key (legacy_metadata_dict_to_node) and still finds the right passages."""
+def test_a_plain_qdrant_vector_store_reads_laser_rags_layout(minilm, short_passages):
+    """LlamaIndex's own QdrantVectorStore (not ours) on a collection laser_rag filled: a point without
+    ``_node_content`` is read through its fallback (legacy_metadata_dict_to_node): the node text from the ``text``
+    key, our metadata nested under ``metadata``; it still finds the right passages."""
+    from llama_index.vector_stores.qdrant import QdrantVectorStore
+
     client = connect(":memory:")
     collection = VectorCollection.open(client, "plain", minilm)
-    with monkeypatch.context() as patch:
-        patch.setattr(laser_store, "_llama_index_installed", lambda: False)
-        collection.index(short_passages, minilm)
-    assert "_node_content" not in client.scroll("plain", limit=1, with_payload=True)[0][0].payload
-
+    collection.index(short_passages, minilm)
     embed_model = LaSEREmbedding.from_encoder(minilm)
-    index = VectorStoreIndex.from_vector_store(qdrant_vector_store("plain", embed_model, client=client),
+    index = VectorStoreIndex.from_vector_store(QdrantVectorStore(collection_name="plain", client=client),
                                                embed_model=embed_model)
     nodes = index.as_retriever(similarity_top_k=3).retrieve(QUERY)
     bare = collection.search(minilm.encode_queries(QUERY), k=3)
