@@ -7,14 +7,12 @@ format the authors trained the released ``Alibaba-NLP/LaSER-Qwen3-*`` checkpoint
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from laser_rag._util import atomic_write
+from laser_rag._json_config import JsonConfig
 
 CONFIG_NAME = "laser_config.json"
 
@@ -28,11 +26,14 @@ THINK_SUFFIX = "<think>\n\n</think>\n\n"
 
 
 @dataclass
-class LaSERConfig:
+class LaSERConfig(JsonConfig):
     """How a LaSER encoder turns text into a vector.
 
     Every field has a default; a checkpoint saves the config it was trained with and reloads with it.
     """
+
+    _file = CONFIG_NAME
+    _label = "LaSER"
 
     #: Where the backbone comes from: a hub id, a local directory, a ``.gguf`` file or ``pkg:<package>/<file>``
     #: for a model file carried by an installed Python package. Empty when the weights sit beside this config.
@@ -89,35 +90,10 @@ class LaSERConfig:
         return self.query_max_length or self.max_length
 
     def format_query(self, text: str, instruction: str | None = None) -> str:
-        """The query template filled in (without the chat wrapper, which needs the tokenizer)."""
+        """The query template filled in (without the chat wrapper, which needs the tokenizer: whole inputs are
+        rendered by `laser_rag.prompts.PromptFormat`)."""
         instruction = self.query_instruction if instruction is None else instruction
         return self.query_template.format(instruction=instruction, text=text)
-
-    def format_document(self, text: str) -> str:
-        """The document template filled in (without the chat wrapper)."""
-        return self.document_template.format(text=text)
-
-    def format_explicit(self, query: str, rationale: str) -> str:
-        """The explicit view for a config without the chat template: the templated query, then the rationale."""
-        return self.explicit_template.format(query=self.format_query(query), rationale=rationale)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LaSERConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown LaSER config fields: {unknown}")
-        return cls(**data)
-
-    def save(self, directory: str | Path) -> Path:
-        return atomic_write(Path(directory) / CONFIG_NAME, json.dumps(self.to_dict(), indent=2) + "\n")
-
-    @classmethod
-    def load(cls, directory: str | Path) -> LaSERConfig:
-        return cls.from_dict(json.loads((Path(directory) / CONFIG_NAME).read_text(encoding="utf-8")))
 
 
 #: The input format of the released checkpoints, as the authors train and evaluate them (ignorejjj/LaSER:

@@ -16,7 +16,7 @@ import json
 from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import pydantic
 import yaml
@@ -57,13 +57,69 @@ class Objective(str, Enum):
         return frozenset(unused)
 
 
-#: Fields that may differ when a run is resumed (they change neither the data order nor the weights).
-RESUMABLE_FIELDS = frozenset({"eval_every", "save_every", "threads", "output_dir"})
+#: Fields any run may change when it is resumed (they change neither the data order nor the weights).
+RESUMABLE_FIELDS = frozenset({"save_every", "threads", "output_dir"})
 
 
 @dataclass(config=pydantic.ConfigDict(extra="forbid"))
-class TrainConfig:
-    """Every setting of a training run (defaults: the paper's section 4.3, scaled to 2 CPU cores)."""
+class RunConfig:
+    """The run and optimiser settings every training run has (LaSER's `TrainConfig`, LatentRAG's
+    `LatentRAGTrainConfig`), and how a run's config is loaded, written and checked on resume. A subclass adds its
+    own fields, may give these other defaults, and names in `resumable_fields` what a resumed run may change."""
+
+    #: LoRA rank, alpha (scale = alpha / r) and dropout (0: none) of the trained LLM.
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    #: AdamW learning rate and weight decay.
+    learning_rate: float = 6e-4
+    weight_decay: float = 0.0
+    #: Fraction of the steps spent warming the learning rate up linearly (then linear decay to 0).
+    warmup_ratio: float = 0.1
+    #: Gradient clipping (global norm); 0 disables it.
+    max_grad_norm: float = 1.0
+    #: Passes over the data; used when max_steps is 0.
+    epochs: float = 1.0
+    #: Optimizer steps; overrides epochs when > 0.
+    max_steps: int = 160
+    #: Seed for data order, sampling, LoRA init and dropout.
+    seed: int = 0
+    #: torch threads; 0: the machine's physical cores (or ``$LASER_RAG_THREADS`` / ``OMP_NUM_THREADS``). Set 1 for
+    #: runs that share the cores with other jobs: on oversubscribed cores, 2-thread OpenMP regions stall at their
+    #: barriers (benchmarks/results/training_time.json).
+    threads: int = 0
+    #: Save a resumable checkpoint every this many steps (and at the end; 0: only at the end).
+    save_every: int = 25
+    #: Mixed precision of the forward passes (weights and optimizer stay fp32): "auto" = bf16 autocast on CUDA with
+    #: bf16 and on CPUs with AMX or AVX512-BF16 (`laser_rag._models.cpu_bf16_units`), fp32 elsewhere, where bf16 is
+    #: emulated and slower; "bf16" forces it; "off" never.
+    autocast: Literal["auto", "bf16", "off"] = "auto"
+    #: Run directory: the run's config, log, resumable checkpoint and result.
+    output_dir: str = "runs/laser"
+
+    _label = "training"  # names the config kind in error messages
+
+    def to_dict(self) -> dict[str, Any]:
+        return pydantic.TypeAdapter(type(self)).dump_python(self, mode="json")
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, **overrides: Any) -> Self:
+        """A config from a JSON or YAML file (or the defaults when ``path`` is None), with ``overrides`` on top."""
+        return cls(**config_fields(cls, path, overrides, cls._label))
+
+    def resumable_fields(self) -> frozenset[str]:
+        """The fields a resumed run may change (this kind of run reads none of them for its data or weights)."""
+        return RESUMABLE_FIELDS
+
+    def check_resumes(self, saved: dict[str, Any]) -> None:
+        """Refuse to continue the run saved with ``saved`` (its `to_dict`) under settings this run reads."""
+        check_same_settings(self, saved, self.resumable_fields())
+
+
+@dataclass(config=pydantic.ConfigDict(extra="forbid"))
+class TrainConfig(RunConfig):
+    """Every setting of a LaSER training run (defaults: the paper's section 4.3, scaled to 2 CPU cores; the run and
+    optimiser settings are `RunConfig`'s)."""
 
     #: Backbone: anything `LaSEREncoder.from_pretrained` loads (hub id, directory, .gguf, pkg:<package>/<file>).
     backbone: str = DEFAULT_BASE
@@ -73,23 +129,8 @@ class TrainConfig:
     num_thinking_steps: int = pydantic.Field(default=3, ge=1)
     #: How the K states become one vector: "mean" (the paper) or "last".
     pooling: str = "mean"
-    #: LoRA rank (the paper: 64; 8 on all projections keeps the fp32 adapter of SmolLM2-135M under 10 MB).
-    lora_r: int = 8
-    #: LoRA alpha (scale = alpha / r).
-    lora_alpha: int = 16
-    #: LoRA dropout (0: none; masks on every projection cost ~15% of a CPU step, and one epoch needs no regulariser).
-    lora_dropout: float = 0.0
     #: LoRA target modules: "all-linear" (every linear layer but the LM head, any architecture) or a list of names.
     lora_targets: str | list[str] = "all-linear"
-    #: AdamW learning rate (the paper: 1e-4 for ~10k steps; 6e-4 here, where a run is 80-160 steps: in 80-step runs
-    #: on the validation sets it beat 2e-4 for both basic, 0.610 vs 0.539 mean nDCG@10, and LaSER, 0.608 vs 0.293).
-    learning_rate: float = 6e-4
-    #: AdamW weight decay.
-    weight_decay: float = 0.0
-    #: Fraction of the steps spent warming the learning rate up linearly (then linear decay to 0).
-    warmup_ratio: float = 0.1
-    #: Gradient clipping (global norm); 0 disables it.
-    max_grad_norm: float = 1.0
     #: Queries per step; every query's positive and hard negatives are negatives for the others (in-batch).
     batch_size: int = pydantic.Field(default=8, ge=2)
     #: Hard negatives per query (the paper: 1), drawn from its top-`negatives_depth` BM25 hits.
@@ -123,13 +164,13 @@ class TrainConfig:
     #: lambda_3, weight of the trajectory alignment.
     trajectory_kd_weight: float = 0.1
     #: Ramp lambda_2 and lambda_3 up linearly from 0 over this fraction of the steps, so the explicit view learns
-    #: to rank before it is imitated (0: the paper's constant weights, which in an 80-step run let the untrained
-    #: teacher's scores dominate the first steps: 0.074 mean nDCG@10 against 0.183 with this ramp).
+    #: to rank before it is imitated (0: the paper's constant weights, which in a short run let the untrained
+    #: teacher's scores dominate the first steps; benchmarks/results/training_experiments.json).
     kd_warmup_ratio: float = 0.5
     #: Backpropagate through the soft tokens' vocabulary softmax (the paper's end-to-end rollout). False stops the
     #: gradient there (the tokens are still the current model's, and the gradient still flows through every
-    #: step's states and the KV cache): on SmolLM2-135M that path's gradient is ~5x the rest of the model's and,
-    #: under clipping, drowns the contrastive signal (0.183 -> 0.293 mean nDCG@10 at lr 2e-4).
+    #: step's states and the KV cache): on SmolLM2-135M that path's gradient dominates the rest of the model's
+    #: and, under clipping, drowns the contrastive signal (benchmarks/results/training_experiments.json).
     soft_token_gradient: bool = False
     #: Separator between rationale segments in the explicit view.
     segment_separator: str = "\n"
@@ -138,31 +179,10 @@ class TrainConfig:
         default_factory=lambda: {"strategyqa": 1.0, "hotpotqa_evidence": 1.0})
     #: Use at most this many examples per source (0: all); for quick runs and tests.
     max_examples_per_source: int = 0
-    #: Passes over the mixed data; used when max_steps is 0.
-    epochs: float = 1.0
-    #: Optimizer steps; overrides epochs when > 0. 160 x 8 queries (1,278 of the 1,790 training queries) is a
-    #: LaSER run of ~45 CPU-minutes on SmolLM2-135M, inside the 60-minute budget; over 80 steps it lifted every
-    #: objective on the validation sets (mean nDCG@10: basic 0.610 -> 0.663, LaSER 0.608 -> 0.643).
-    max_steps: int = 160
     #: Validation sets (`laser_rag_benchmarks.datasets.shared_dataset` names) evaluated every eval_every steps.
     eval_sets: list[str] = dataclasses.field(default_factory=lambda: ["hotpotqa_evidence"])
     #: Evaluate every this many steps (0: never during training).
     eval_every: int = 0
-    #: Save a resumable checkpoint every this many steps (and at the end; 0: only at the end).
-    save_every: int = 25
-    #: Seed for data order, sampling, LoRA init and dropout.
-    seed: int = 0
-    #: torch threads; 0: the machine's physical cores (or ``$LASER_RAG_THREADS`` / ``OMP_NUM_THREADS``). Set 1 for
-    #: runs that share the cores with other jobs: on oversubscribed cores, 2-thread OpenMP regions stall at their
-    #: barriers and a step took 3-5x longer than with one thread. laser-long on the 2 idle cores: 28 s/step at 2
-    #: threads, 47 s/step at one thread beside the baseline.
-    threads: int = 0
-    #: Mixed precision of the forward passes (weights and optimizer stay fp32): "auto" = bf16 autocast on CUDA with
-    #: bf16 and on CPUs with AMX or AVX512-BF16 (`laser_rag._models.cpu_bf16_units`), fp32 elsewhere, where bf16 is
-    #: emulated and slower; "bf16" forces it; "off" never.
-    autocast: Literal["auto", "bf16", "off"] = "auto"
-    #: Run directory: log.jsonl, checkpoint/ (resumable), final/ (the encoder), summary.json.
-    output_dir: str = "runs/laser"
 
     def __post_init__(self) -> None:
         if self.pooling not in ("mean", "last"):
@@ -188,17 +208,9 @@ class TrainConfig:
             trajectory_temperature=self.trajectory_temperature,
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        return pydantic.TypeAdapter(TrainConfig).dump_python(self, mode="json")
-
-    @classmethod
-    def load(cls, path: str | Path | None = None, **overrides: Any) -> TrainConfig:
-        """A config from a JSON or YAML file (or the defaults when ``path`` is None), with ``overrides`` on top."""
-        return cls(**config_fields(cls, path, overrides, "training"))
-
-    def check_resumes(self, saved: dict[str, Any]) -> None:
-        """Refuse to continue the run saved with ``saved`` (its `to_dict`) under settings this objective reads."""
-        check_same_settings(self, saved, RESUMABLE_FIELDS | self.objective.unused_fields)
+    def resumable_fields(self) -> frozenset[str]:
+        """`RunConfig`'s, ``eval_every``, and the fields this objective never reads."""
+        return RESUMABLE_FIELDS | {"eval_every"} | self.objective.unused_fields
 
 
 def config_fields(cls: type, path: str | Path | None, overrides: dict[str, Any], what: str) -> dict[str, Any]:

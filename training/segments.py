@@ -1,10 +1,11 @@
 """Rationales as reasoning segments, located in the explicit view's tokens (for trajectory alignment).
 
-The explicit view reads ``format_explicit(query, rationale)`` in one pass; trajectory alignment needs the hidden
-state at the end of each of the rationale's M segments. Segments are found by *character offsets*, not by
-separator tokens: each segment's last character is mapped to the token that covers it (fast tokenizers'
-``return_offsets_mapping``). A separator that a tokenizer merges into a neighbouring token (``".\\n"`` in
-Qwen's vocabulary, or the space that BPE glues to the next word) therefore never has to survive on its own.
+The explicit view reads the query and its rationale in one pass, rendered by `laser_rag.prompts.PromptFormat` as the
+encoder renders it (chat wrapper included); trajectory alignment needs the hidden state at the end of each of the
+rationale's M segments. Segments are found by *character offsets*, not by separator tokens: each segment's last
+character is mapped to the token that covers it (fast tokenizers' ``return_offsets_mapping``). A separator that a
+tokenizer merges into a neighbouring token (``".\\n"`` in Qwen's vocabulary, or the space that BPE glues to the next
+word) therefore never has to survive on its own.
 
 Then the K latent steps are mapped to segments (`step_to_segment`) and the states gathered from a left-padded
 batch (`gather_segment_states`).
@@ -21,11 +22,10 @@ import torch
 from torch import Tensor
 
 from laser_rag.config import LaSERConfig
-from laser_rag.encoders.laser import tokenize_prompts
+from laser_rag.prompts import PromptFormat
 
 _NUMBERED = re.compile(r"(?m)^\s*(?:step\s*)?\(?\d+[.):]\s+", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9#])")
-_SENTINEL = "\x00"
 
 
 def split_segments(rationale: str) -> list[str]:
@@ -85,12 +85,12 @@ def explicit_inputs(
 ) -> ExplicitInput:
     """Build the explicit-view prompt for ``query`` and its rationale ``segments`` and locate every segment end.
 
-    The prompt is ``config.format_explicit(query, rationale)`` with the segments joined by ``separator``; it is
-    tokenised by `laser_rag.encoders.laser.tokenize_prompts`, as every encoder input is (special tokens added, cut to
-    ``max_length`` with room kept for the EOS that ``append_eos`` (default: ``config.append_eos``) appends). A
-    segment whose last character falls beyond the cut is dropped. ``at_separator``: each segment but the last is
-    located at the last token of the separator that follows it instead of at its own last character (the authors' code reads the states
-    at the separator tokens).
+    The prompt is the encoder's explicit input (`laser_rag.prompts.PromptFormat`: the rendered query, chat wrapper
+    included when the config has one, then the rationale) with the segments joined by ``separator``, tokenised and
+    cut to ``max_length`` as every encoder input is (the text is cut, never the template; room is kept for the EOS
+    that ``append_eos`` (default: ``config.append_eos``) appends). A segment whose last character falls beyond the
+    cut is dropped. ``at_separator``: each segment but the last is located at the last token of the separator that
+    follows it instead of at its own last character (the authors' code reads the states at the separator tokens).
 
     Example::
 
@@ -100,14 +100,15 @@ def explicit_inputs(
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError("locating rationale segments needs a fast tokenizer (return_offsets_mapping)")
     rationale, ends = join_segments(segments, separator)
-    start = config.format_explicit(query, _SENTINEL).index(_SENTINEL)  # where the rationale begins in the prompt
-    prompt = config.format_explicit(query, rationale)
-    eos = config.append_eos if append_eos is None else append_eos
-    ids, _, offsets = tokenize_prompts(tokenizer, [prompt], max_length, eos, offsets=True)
+    prompt_format = PromptFormat(config, tokenizer)
+    rendered = prompt_format.render(query, "explicit", rationale=rationale)
+    (tokens,) = prompt_format.tokenize([rendered], max_length, append_eos=append_eos)
+    start = rendered.rationale_start  # where the rationale begins in the prompt
     chars = [start + e - 1 for e in ends]
     if at_separator and separator:
         chars = [start + e + len(separator) - 1 for e in ends[:-1]] + chars[-1:]  # the separator's last character
-    return ExplicitInput(ids=ids[0], segment_ends=_covering_tokens(offsets[0], chars))
+    kept = [c for c in chars if c < tokens.text_end]  # the segments that survived the cut
+    return ExplicitInput(ids=tokens.ids, segment_ends=_covering_tokens(tokens.offsets, kept))
 
 
 def _covering_tokens(offsets: Sequence[tuple[int, int]], chars: Sequence[int]) -> list[int]:

@@ -11,7 +11,6 @@ import shutil
 import warnings
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from laser_rag.config import CONFIG_NAME, LaSERConfig, released_preset
 from laser_rag.encoders.base import BaseEncoder
 from laser_rag.errors import ModelNotFoundError, TruncationWarning
 from laser_rag.latent import latent_rollout, pool_trajectory
+from laser_rag.prompts import PromptFormat
 
 logger = logging.getLogger(__name__)
 
@@ -31,28 +31,9 @@ _CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 BUILTIN_CHECKPOINTS = {"laser": _CHECKPOINTS / "laser-smollm2-135m", "basic": _CHECKPOINTS / "basic-smollm2-135m"}
 _ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 _PROGRESS_THRESHOLD = 256  # texts; larger inputs show a progress bar unless told otherwise
-_SLOT = "\x00laser-rag-text\x00"  # stands for the text while a template is rendered
 #: ``0`` turns the CUDA-graph rollout off (the reference rollout runs instead); it is on by default on CUDA.
 CUDA_GRAPHS_ENV = "LASER_RAG_CUDA_GRAPHS"
 _static_rollouts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> StaticRollout (views share)
-KINDS = ("query", "document", "explicit")
-
-
-def tokenize_prompts(
-    tokenizer, prompts: Sequence[str], max_length: int, append_eos: bool, offsets: bool = False
-) -> tuple[list[list[int]], int, list[list[tuple[int, int]]] | None]:
-    """Tokenise plain prompts (no chat template) as an encoder does: special tokens added, cut to ``max_length``
-    from the end with room kept for the EOS that ``append_eos`` appends. Returns the ids, how many prompts were
-    cut, and (``offsets=True``, fast tokenizers only) each kept token's character span in its prompt, for the
-    training code that locates rationale segments."""
-    eos = [tokenizer.eos_token_id] if append_eos else []
-    budget = max_length - len(eos)
-    encoded = tokenizer(list(prompts), add_special_tokens=True, truncation=True, max_length=budget + 1,
-                        return_attention_mask=False, return_offsets_mapping=offsets)
-    ids = encoded["input_ids"]
-    truncated = sum(len(x) > budget for x in ids)
-    spans = [list(x[:budget]) for x in encoded["offset_mapping"]] if offsets else None
-    return [list(x[:budget]) + eos for x in ids], truncated, spans
 
 
 def default_source() -> str:
@@ -70,16 +51,6 @@ def resolve_builtin(source: str) -> str:
         shipped = [n for n, path in BUILTIN_CHECKPOINTS.items() if (path / CONFIG_NAME).is_file()]
         raise ModelNotFoundError(f"no built-in checkpoint {name!r}; shipped: {shipped}")
     return str(BUILTIN_CHECKPOINTS[name])
-
-
-@dataclass(frozen=True)
-class _Rendered:
-    """One input as the model reads it: the prompt, and the span ``[start, end)`` of the part truncation may cut
-    (the user's text; the template around it is never cut)."""
-
-    prompt: str
-    start: int
-    end: int
 
 
 class LaSEREncoder(BaseEncoder):
@@ -116,12 +87,7 @@ class LaSEREncoder(BaseEncoder):
         if getattr(tokenizer, "padding_side", "left") != "left":
             tokenizer.padding_side = "left"
         self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        if self.config.append_eos and tokenizer.eos_token_id is None:
-            raise ValueError("append_eos is set but the tokenizer has no EOS token")
-        if self.config.chat_template and not getattr(tokenizer, "chat_template", None):
-            raise ValueError("chat_template is set but the tokenizer has no chat template; load with "
-                             "chat_template=False or use a tokenizer that has one")
-        self._wrapper: tuple[str, str] | None = None
+        self._format = PromptFormat(self.config, tokenizer)
 
     # ------------------------------------------------------------------ loading and saving
     @classmethod
@@ -263,7 +229,7 @@ class LaSEREncoder(BaseEncoder):
         }
         if c.chat_template or c.assistant_suffix or c.query_budget != c.max_length:
             # only formats that did not exist before add keys, so older collections keep their fingerprint
-            identity["input_format"] = {"wrapper": list(self._chat_wrapper()), "query_max_length": c.query_budget}
+            identity["input_format"] = {"wrapper": list(self._format.wrapper), "query_max_length": c.query_budget}
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
 
     def __repr__(self) -> str:
@@ -276,45 +242,9 @@ class LaSEREncoder(BaseEncoder):
     def render(self, text: str, kind: str = "document", *, instruction: str | None = None,
                rationale: str | None = None) -> str:
         """The exact string the model reads for ``text`` as a "query", "document" or "explicit" input (``text`` is
-        the query then, followed by its ``rationale``), before tokenisation and truncation."""
-        return self._render(text, kind, instruction=instruction, rationale=rationale).prompt
-
-    def _render(self, text: str, kind: str, *, instruction: str | None = None,
-                rationale: str | None = None) -> _Rendered:
-        """THE one place an input is formatted: template, then the chat wrapper and the closing suffix."""
-        c = self.config
-        if kind == "explicit":
-            if rationale is None:
-                raise ValueError("an explicit input needs a rationale")
-            query = self._render(text, "query", instruction=instruction)
-            head, tail = _split(c.explicit_template.format(query=query.prompt, rationale=_SLOT), "explicit_template")
-            # the rationale is cut first; only a query too long on its own loses its end (and its closing part)
-            start = head.index(query.prompt) + query.start
-            return _Rendered(head + rationale + tail, start, len(head) + len(rationale))
-        if kind == "query":
-            instruction = c.query_instruction if instruction is None else instruction
-            inner = c.query_template.format(instruction=instruction, text=_SLOT)
-        elif kind == "document":
-            inner = c.document_template.format(text=_SLOT)
-        else:
-            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-        head, tail = _split(inner, f"{kind}_template")
-        before, after = self._chat_wrapper()
-        head, tail = before + head, tail + after
-        return _Rendered(head + text + tail, len(head), len(head) + len(text))
-
-    def _chat_wrapper(self) -> tuple[str, str]:
-        """What comes before and after an input's templated text: the chat template's user turn and generation
-        prompt (when ``chat_template`` is on), then ``assistant_suffix``. Rendered once, with a placeholder."""
-        if self._wrapper is None:
-            if self.config.chat_template:
-                rendered = self._tokenizer.apply_chat_template(
-                    [{"role": "user", "content": _SLOT}], tokenize=False, add_generation_prompt=True)
-                before, after = _split(rendered, "the tokenizer's chat template")
-            else:
-                before, after = "", ""
-            self._wrapper = (before, after + self.config.assistant_suffix)
-        return self._wrapper
+        the query then, followed by its ``rationale``), before tokenisation and truncation (rendered by
+        `laser_rag.prompts.PromptFormat`, as training renders its inputs)."""
+        return self._format.render(text, kind, instruction=instruction, rationale=rationale).prompt
 
     def tokenize(self, texts: Sequence[str], kind: str = "document", *, instruction: str | None = None,
                  rationales: Sequence[str] | None = None) -> tuple[list[list[int]], int]:
@@ -323,37 +253,18 @@ class LaSEREncoder(BaseEncoder):
         if kind == "explicit":
             if rationales is None or len(rationales) != len(texts):
                 raise ValueError("explicit inputs need one rationale per query")
-            rendered = [self._render(t, kind, instruction=instruction, rationale=r) for t, r in zip(texts, rationales)]
+            rendered = [self._format.render(t, kind, instruction=instruction, rationale=r)
+                        for t, r in zip(texts, rationales)]
         else:
-            rendered = [self._render(t, kind, instruction=instruction) for t in texts]
+            rendered = [self._format.render(t, kind, instruction=instruction) for t in texts]
         budget = self.config.query_budget if kind == "query" else self.config.max_length
-        return self._tokenize_rendered(rendered, budget)
-
-    def _tokenize_rendered(self, rendered: list[_Rendered], budget: int) -> tuple[list[list[int]], int]:
-        tokenizer = self._tokenizer
-        eos = [tokenizer.eos_token_id] if self.config.append_eos else []
-        room = budget - len(eos)
-        fast = getattr(tokenizer, "is_fast", False)
-        # the chat template writes its own special tokens (BOS included, where it has one): add none on top
-        encoded = tokenizer([r.prompt for r in rendered], add_special_tokens=not self.config.chat_template,
-                            return_attention_mask=False, return_offsets_mapping=fast,
-                            return_special_tokens_mask=fast, verbose=False)
-        out, cut = [], 0
-        for row, r in enumerate(rendered):
-            ids = list(encoded["input_ids"][row])
-            if len(ids) > room:
-                if not fast:
-                    raise ValueError("truncating inside a template needs a fast tokenizer (offsets)")
-                ids = _cut_text(ids, encoded["offset_mapping"][row], encoded["special_tokens_mask"][row], r, room)
-                cut += 1
-            out.append(ids + eos)
-        return out, cut
+        tokens = self._format.tokenize(rendered, budget)
+        return [t.ids for t in tokens], sum(t.cut for t in tokens)
 
     def count_tokens(self, text: str) -> int:
         """Tokens ``text`` occupies as a document: template, chat wrapper and EOS included, before truncation."""
-        prompt = self._render(text, "document").prompt
-        ids = self._tokenizer(prompt, add_special_tokens=not self.config.chat_template, verbose=False)["input_ids"]
-        return len(ids) + int(self.config.append_eos)
+        (tokens,) = self._format.tokenize([self._format.render(text, "document")], None)
+        return len(tokens.ids)
 
     def pad(self, ids: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Left-pad token id lists into ``(input_ids, attention_mask)`` on the encoder's device."""
@@ -450,28 +361,6 @@ def _default_config(source: str) -> LaSERConfig:
                 "template, '<think>' suffix, 'Instruct: ...\\nQuery: ...' queries, K=3); override any field with "
                 "from_pretrained(..., field=value)", source)
     return LaSERConfig(**preset)
-
-
-def _split(rendered: str, what: str) -> tuple[str, str]:
-    """A template rendered with the placeholder -> (what comes before the text, what comes after)."""
-    parts = rendered.split(_SLOT)
-    if len(parts) != 2:
-        raise ValueError(f"{what} must place the text exactly once (placed {len(parts) - 1} times)")
-    return parts[0], parts[1]
-
-
-def _cut_text(ids: list[int], offsets, special, rendered: _Rendered, room: int) -> list[int]:
-    """Cut the end of the text's tokens so the whole input fits in ``room``; the template's tokens before and after
-    the text are kept whole."""
-    inside = [i for i, ((a, b), s) in enumerate(zip(offsets, special))
-              if not s and a < rendered.end and b > rendered.start]
-    wrapper = len(ids) - len(inside)
-    keep = room - wrapper
-    if not inside or keep < 1:
-        raise ValueError(f"a budget of {room} tokens leaves no room for the text: the template alone takes "
-                         f"{wrapper} tokens (raise max_length / query_max_length)")
-    first, last = inside[0], inside[-1]
-    return ids[:first + keep] + ids[last + 1:]
 
 
 def _portable_reference(source: str) -> str:

@@ -6,13 +6,9 @@ and subquery tokens, the projectors' shape) and the loop's limits (top-k, the re
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-from laser_rag._util import atomic_write
+from laser_rag._json_config import JsonConfig
 
 CONFIG_NAME = "latentrag_config.json"
 
@@ -24,8 +20,11 @@ DECODE_QUERY_PROMPT = "Decode the subquery based on the latent representation: "
 
 
 @dataclass
-class LatentRAGConfig:
+class LatentRAGConfig(JsonConfig):
     """What a LatentRAG checkpoint is and how its loop runs (every field has a default)."""
+
+    _file = CONFIG_NAME
+    _label = "LatentRAG"
 
     #: The LLM: a hub id, a local directory, a ``.gguf`` file or ``pkg:<package>/<file>``; "" = the project default.
     base_model: str = ""
@@ -67,24 +66,6 @@ class LatentRAGConfig:
     def num_special(self) -> int:
         """Rows of the special-token table: m thought tokens, n subquery tokens, then the actions."""
         return self.num_thought_tokens + self.num_query_tokens + len(ACTIONS)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LatentRAGConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown LatentRAG config fields: {unknown}")
-        return cls(**data)
-
-    def save(self, directory: str | Path) -> Path:
-        return atomic_write(Path(directory) / CONFIG_NAME, json.dumps(self.to_dict(), indent=2) + "\n")
-
-    @classmethod
-    def load(cls, directory: str | Path) -> LatentRAGConfig:
-        return cls.from_dict(json.loads((Path(directory) / CONFIG_NAME).read_text(encoding="utf-8")))
 
 
 #: The two actions the LM head chooses between at the last thought token (`<query>` first).

@@ -54,8 +54,6 @@ def test_formats_and_budgets():
     config = LaSERConfig(query_instruction="Find the proof", max_length=256)
     assert config.format_query("why?") == "Instruct: Find the proof\nQuery: why?"
     assert config.format_query("why?", "Other task") == "Instruct: Other task\nQuery: why?"
-    assert config.format_document("text {with} braces") == "text {with} braces"
-    assert config.format_explicit("why?", "because") == "Instruct: Find the proof\nQuery: why?\nbecause"
     assert config.query_budget == 256
     assert LaSERConfig(max_length=256, query_max_length=64).query_budget == 64
 
@@ -63,7 +61,7 @@ def test_formats_and_budgets():
 def test_released_preset_is_the_authors_training_format():
     preset = LaSERConfig(**RELEASED_PRESET)
     assert preset.chat_template and preset.assistant_suffix == "<think>\n\n</think>\n\n"
-    assert preset.format_query("q", "t") == "Instruct: t\nQuery: q" and preset.format_document("p") == "p"
+    assert preset.format_query("q", "t") == "Instruct: t\nQuery: q" and preset.document_template == "{text}"
     assert not preset.append_eos and preset.num_thinking_steps == 3
     assert preset.max_length == preset.query_budget == 512
     assert released_preset("Alibaba-NLP/LaSER-Qwen3-0.6B") is not RELEASED_PRESET  # a copy: callers may change it

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from laser_rag.config import LaSERConfig
+from laser_rag.config import RELEASED_PRESET, THINK_SUFFIX, LaSERConfig
 from laser_rag.latent import hidden_states
 from laser_rag_training.segments import (
     explicit_inputs,
@@ -161,3 +161,54 @@ def test_separator_states_and_teacher_eos(encoder):
     eos = explicit_inputs(tokenizer, config, QUERY, SEGMENTS, max_length=256, append_eos=True)
     assert not config.append_eos and eos.ids == plain.ids + [tokenizer.eos_token_id]
     assert eos.segment_ends == plain.segment_ends
+
+
+def test_a_chat_templated_backbone_wraps_the_student_and_the_teacher_alike(encoder):
+    """Training from a released checkpoint (`RELEASED_PRESET`: chat template, think suffix) on SmolLM2's own chat
+    template: the teacher's explicit view is the student's wrapped query followed by the rationale, and a cut keeps
+    the wrapper's closing part whole and drops the segments cut off."""
+    released = encoder.with_config(**RELEASED_PRESET)
+    tokenizer, config = released.tokenizer, released.config
+    rationale = join_segments(SEGMENTS)[0]
+    student = released.render(QUERY, "query")
+    assert student.startswith("<|im_start|>system\n") and "<|im_start|>user\n" in student
+    assert student.endswith("<|im_start|>assistant\n" + THINK_SUFFIX)
+    (student_ids,), _ = released.tokenize([QUERY], "query")
+    assert tokenizer.decode(student_ids) == student
+
+    x = explicit_inputs(tokenizer, config, QUERY, SEGMENTS, max_length=512)
+    assert tokenizer.decode(x.ids) == student + rationale  # the released format's "{query}{rationale}"
+    assert x.ids == released.tokenize([QUERY], "explicit", rationales=[rationale])[0][0]
+    assert len(x.segment_ends) == len(SEGMENTS)
+    for position, segment in zip(x.segment_ends, SEGMENTS):
+        assert _ends_segment(tokenizer, x.ids, position, segment, "\n"), segment
+
+    tail = "<|im_end|>\n"  # an explicit template with a closing part after the rationale: a cut never loses it
+    closed = dataclasses.replace(config, explicit_template="{query}{rationale}" + tail)
+    full = explicit_inputs(tokenizer, closed, QUERY, SEGMENTS, max_length=512)
+    budget = full.segment_ends[1] + 3 + len(tokenizer(tail, add_special_tokens=False)["input_ids"])
+    cut = explicit_inputs(tokenizer, closed, QUERY, SEGMENTS, max_length=budget)
+    assert len(cut.ids) == budget and tokenizer.decode(cut.ids).endswith(tail)
+    assert cut.segment_ends == full.segment_ends[:2]
+
+
+@pytest.mark.parametrize(("max_length", "append_eos"), [(512, False), (96, False), (96, True), (48, False)])
+def test_without_a_chat_template_the_teacher_reads_the_plain_prompt(encoder, shared_data, max_length, append_eos):
+    """The default backbone's format (no chat template): on the training data's own examples, the explicit view is
+    exactly the plain prompt ``Instruct: ...\\nQuery: <query>\\n<rationale>`` tokenised with special tokens and cut
+    from the end (room kept for EOS), and the segments kept are the ones whose end token survived the cut."""
+    from laser_rag_training.data import hotpotqa_examples, strategyqa_examples
+
+    tokenizer, config = encoder.tokenizer, LaSERConfig()
+    eos = [tokenizer.eos_token_id] if append_eos else []
+    cuts = 0
+    for example in [*strategyqa_examples("train")[:40], *hotpotqa_examples("train")[:40]]:
+        rationale = join_segments(example.segments)[0]
+        prompt = f"Instruct: {config.query_instruction}\nQuery: {example.query}\n{rationale}"
+        plain = tokenizer(prompt, truncation=True, max_length=max_length - len(eos))["input_ids"]
+        x = explicit_inputs(tokenizer, config, example.query, example.segments, max_length, append_eos=append_eos)
+        assert x.ids == plain + eos
+        whole = explicit_inputs(tokenizer, config, example.query, example.segments, 4096)
+        assert x.segment_ends == [p for p in whole.segment_ends if p < len(plain)]
+        cuts += len(x.segment_ends) < len(whole.segment_ends)
+    assert (cuts > 0) == (max_length < 512)  # the short budgets really cut

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import pydantic
 from pydantic.dataclasses import dataclass
 
 from laser_rag.latentrag.config import LatentRAGConfig
-from laser_rag_training.config import check_same_settings, config_fields, save_config
-
-RESUMABLE_FIELDS = frozenset({"save_every", "threads", "output_dir", "micro_batch"})
+from laser_rag_training.config import RESUMABLE_FIELDS, RunConfig, save_config
 
 
 @dataclass(config=pydantic.ConfigDict(extra="forbid"))
-class LatentRAGTrainConfig:
-    """Defaults: the paper's recipe (App. B) scaled to SmolLM2-135M on 2 CPU cores (see the README's table)."""
+class LatentRAGTrainConfig(RunConfig):
+    """Defaults: the paper's recipe (App. B) scaled to SmolLM2-135M on 2 CPU cores (see the README's table); the run
+    and optimiser settings are `RunConfig`'s, with the defaults below."""
+
+    _label = "LatentRAG training"
 
     #: "latent": LatentRAG (LoRA + projectors + retriever, eq. 11); "explicit": the same LLM fine-tuned on the same
     #: trajectories written as text (the explicit agent, and the direct / naive baselines' answer format).
@@ -36,10 +36,8 @@ class LatentRAGTrainConfig:
     max_sequence_tokens: int = 1024
     batch_size: int = pydantic.Field(default=4, ge=1)
     #: Trajectories per forward/backward (gradient accumulation inside a step; the losses are normalised over the
-    #: whole batch, so the gradient is the same): a batch of 4 ~800-token trajectories needs ~15 GB at once.
+    #: whole batch, so the gradient is the same), for batches too large for memory at once.
     micro_batch: int = pydantic.Field(default=1, ge=1)
-    epochs: float = 1.0
-    #: Optimizer steps; overrides epochs when > 0.
     max_steps: int = 0
     #: LoRA on the LLM (the paper: r=16, alpha=64, all projections, dropout 0.1).
     lora_r: int = 16
@@ -54,7 +52,6 @@ class LatentRAGTrainConfig:
     retriever_learning_rate: float = 2e-4
     weight_decay: float = 0.01
     warmup_ratio: float = 0.05
-    max_grad_norm: float = 1.0
     #: lambda_ret of eq. 11, and the weight of the latent-decoding loss.
     retrieval_weight: float = 1.0
     decode_weight: float = 1.0
@@ -69,10 +66,7 @@ class LatentRAGTrainConfig:
     #: beta of eqs. 7-8; None = calibrated on the training subqueries so the top-3 hold ``beta_top_mass``.
     beta: float | None = None
     beta_top_mass: float = 0.5
-    seed: int = 0
-    threads: int = 0
     save_every: int = 20
-    autocast: Literal["auto", "bf16", "off"] = "auto"
     output_dir: str = "runs/latentrag"
 
     def model_config(self, beta: float) -> LatentRAGConfig:
@@ -82,17 +76,9 @@ class LatentRAGTrainConfig:
                                top_k=self.top_k, document_chars=self.document_chars, beta=beta,
                                name="latentrag" if self.system == "latent" else "explicit-agent")
 
-    def to_dict(self) -> dict[str, Any]:
-        return pydantic.TypeAdapter(LatentRAGTrainConfig).dump_python(self, mode="json")
-
-    @classmethod
-    def load(cls, path: str | Path | None = None, **overrides: Any) -> LatentRAGTrainConfig:
-        """A config from a JSON or YAML file (or the defaults when ``path`` is None), with ``overrides`` on top."""
-        return cls(**config_fields(cls, path, overrides, "LatentRAG training"))
-
-    def check_resumes(self, saved: dict[str, Any]) -> None:
-        """Refuse to continue the run saved with ``saved`` under other settings."""
-        check_same_settings(self, saved, RESUMABLE_FIELDS)
+    def resumable_fields(self) -> frozenset[str]:
+        """`RunConfig`'s and ``micro_batch`` (it changes the memory a step needs, not its gradient)."""
+        return RESUMABLE_FIELDS | {"micro_batch"}
 
 
 __all__ = ["LatentRAGTrainConfig", "save_config"]

@@ -85,7 +85,7 @@ def test_instruction_per_call_equals_instruction_per_encoder(encoder):
 def test_explicit_view_is_one_pass_over_query_and_rationale(encoder):
     rationale = "Julius Caesar had three children. Genghis Khan had sixteen children."
     explicit = encoder.encode_explicit([QUERIES[0]], [rationale])[0]
-    prompt = encoder.config.format_explicit(QUERIES[0], rationale)
+    prompt = f"Instruct: {encoder.config.query_instruction}\nQuery: {QUERIES[0]}\n{rationale}"
     assert encoder.render(QUERIES[0], "explicit", rationale=rationale) == prompt
     same = encoder.with_config(document_template="{text}").encode_documents([prompt], num_thinking_steps=1)[0]
     np.testing.assert_allclose(explicit, same, atol=1e-5)
