@@ -58,7 +58,7 @@ class Objective(str, Enum):
 
 
 #: Fields that may differ when a run is resumed (they change neither the data order nor the weights).
-RESUMABLE_FIELDS = frozenset({"eval_every", "save_every", "threads", "output_dir"})
+RESUMABLE_FIELDS = frozenset({"eval_every", "save_every", "threads", "output_dir", "gradient_checkpointing"})
 
 
 @dataclass(config=pydantic.ConfigDict(extra="forbid"))
@@ -161,6 +161,9 @@ class TrainConfig:
     #: bf16 and on CPUs with AMX or AVX512-BF16 (`laser_rag._models.cpu_bf16_units`), fp32 elsewhere, where bf16 is
     #: emulated and slower; "bf16" forces it; "off" never.
     autocast: Literal["auto", "bf16", "off"] = "auto"
+    #: Recompute each forward pass (queries, documents, explicit view) in the backward pass instead of keeping its
+    #: activations: less memory for long documents, about one more forward pass of time.
+    gradient_checkpointing: bool = False
     #: Run directory: log.jsonl, checkpoint/ (resumable), final/ (the encoder), summary.json.
     output_dir: str = "runs/laser"
 
