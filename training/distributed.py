@@ -20,6 +20,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import torch
@@ -80,7 +81,8 @@ def session() -> Iterator[World]:
     if owned:
         if world.device.type == "cuda":
             torch.cuda.set_device(world.device)
-        dist.init_process_group("nccl" if world.device.type == "cuda" else "gloo")
+        # Long timeout: the other ranks wait in the next collective while rank 0 evaluates or saves.
+        dist.init_process_group("nccl" if world.device.type == "cuda" else "gloo", timeout=timedelta(hours=4))
     try:
         yield world
     finally:
