@@ -60,16 +60,14 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="torch threads shared out per run")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/training_distributed.json"))
     args = parser.parse_args()
-    results = []
+    out = {"config": args.config, "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+           "backend": "gloo (CPU)", "runs": []}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         for nproc in args.nproc:
-            results.append(measure(args.config, nproc, args.steps, max(1, args.cores // nproc),
-                                   Path(scratch) / f"n{nproc}"))
-            print(json.dumps(results[-1]))
-    out = {"config": args.config, "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-           "backend": "gloo (CPU)", "runs": results}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2) + "\n")
+            out["runs"].append(measure(args.config, nproc, args.steps, max(1, args.cores // nproc),
+                                       Path(scratch) / f"n{nproc}"))
+            args.out.write_text(json.dumps(out, indent=2) + "\n")  # after each setting: a stopped run keeps it
 
 
 if __name__ == "__main__":

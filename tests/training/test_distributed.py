@@ -22,7 +22,7 @@ from laser_rag_training.train import _forward_backward, _setup, launch_train, tr
 CONFIGS = Path(__file__).resolve().parents[2] / "training" / "configs"
 #: 4 queries per step: "2 ranks x 2 queries" against "1 process x 4 queries", in fp32. K=1 for laser too (all four
 #: terms still run): a K=3 rollout of 2 rows and of 4 rows differ by ~5e-6 in fp32 in one process already (the
-#: matmuls of the soft-token steps are blocked by the batch shape), which tau = 0.02 turns into ~0.2% of the LoRA
+#: soft-token steps' CPU kernels depend on the batch shape), which tau = 0.02 turns into ~0.2% of the LoRA
 #: gradients; at K=1 each row's input is the one a single process encodes, and its states are bit-identical.
 TINY = dict(batch_size=4, threads=1, autocast="off", max_steps=2, num_thinking_steps=1)
 
