@@ -5,7 +5,7 @@ time is rank 0's wall time per step from ``log.jsonl`` (the first step left out:
 resident set of the largest process (``getrusage(RUSAGE_CHILDREN)``: every rank holds its own copy of the model).
 The JSON names the command, dtype, torch threads per process and the load average before and after.
 
-    python benchmarks/training_distributed.py --config training/configs/laser.yaml --steps 4 \
+    python benchmarks/training_distributed.py --config training/configs/tiny.yaml --set batch_size=8 --steps 4 \
         --out benchmarks/results/training_distributed.json
 """
 
@@ -31,11 +31,13 @@ def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def measure(config: str, nproc: int, steps: int, threads: int, run: Path) -> dict:
-    """One setting: train ``steps`` steps of ``config`` on ``nproc`` processes of ``threads`` torch threads."""
+def measure(config: str, nproc: int, steps: int, threads: int, run: Path, extra: list[str]) -> dict:
+    """One setting: train ``steps`` steps of ``config`` (plus the ``--set`` items ``extra``) on ``nproc`` processes
+    of ``threads`` torch threads."""
     command = [sys.executable, "-m", "laser_rag_training", "--config", config, "--nproc", str(nproc),
                "--set", f"max_steps={steps}", "--set", "save_every=0", "--set", "eval_every=0",
-               "--set", f"threads={threads}", "--set", f"output_dir={run}"]
+               "--set", f"threads={threads}", "--set", f"output_dir={run}",
+               *(arg for item in extra for arg in ("--set", item))]
     before, started = _load(), time.perf_counter()
     # A fresh parent per setting: RUSAGE_CHILDREN is the largest descendant's peak (Linux: kB).
     peak = subprocess.run([sys.executable, "-c", _PEAK, *command], check=True, capture_output=True, text=True)
@@ -57,6 +59,7 @@ def main() -> None:
     parser.add_argument("--config", default="training/configs/laser.yaml")
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--nproc", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--set", dest="extra", action="append", default=[], help="a config override, KEY=VALUE")
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="torch threads shared out per run")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/training_distributed.json"))
     args = parser.parse_args()
@@ -66,7 +69,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for nproc in args.nproc:
             out["runs"].append(measure(args.config, nproc, args.steps, max(1, args.cores // nproc),
-                                       Path(scratch) / f"n{nproc}"))
+                                       Path(scratch) / f"n{nproc}", args.extra))
             args.out.write_text(json.dumps(out, indent=2) + "\n")  # after each setting: a stopped run keeps it
 
 
