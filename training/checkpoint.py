@@ -26,6 +26,7 @@ from filelock import FileLock, Timeout
 
 from laser_rag.errors import TrainingError
 from laser_rag_training.config import TrainConfig, save_config
+from laser_rag_training.distributed import World, broadcast
 from laser_rag_training.model import LaSERModel
 
 
@@ -90,15 +91,23 @@ def save_checkpoint(run: Path, model: LaSERModel, optimizer, scheduler, config: 
     return target
 
 
-def resume(run: Path, model: LaSERModel, optimizer, scheduler, config: TrainConfig) -> dict[str, Any]:
+def resume(run: Path, model: LaSERModel, optimizer, scheduler, config: TrainConfig,
+           world: World | None = None) -> dict[str, Any]:
     """Load ``run/checkpoint`` into the model, optimizer, scheduler and RNGs, after checking it was saved under the
-    same settings; returns its progress (``{}`` when there is no checkpoint: a fresh run)."""
-    checkpoint = run / "checkpoint"
-    if not (checkpoint / "state.pt").is_file():
+    same settings; returns its progress (``{}`` when there is no checkpoint: a fresh run).
+
+    On N ranks (``world``) rank 0 reads it, whatever the number of ranks that wrote it, and sends the optimizer,
+    scheduler and RNG states and the progress to the others (the run directory need not be shared); the adapter
+    reaches them when `laser_rag_training.distributed.wrap` broadcasts rank 0's weights."""
+    world = world or World()
+    checkpoint, state = run / "checkpoint", None
+    if world.is_main and (checkpoint / "state.pt").is_file():
+        config.check_resumes(json.loads((checkpoint / "train_config.json").read_text()))
+        state = torch.load(checkpoint / "state.pt", map_location="cpu", weights_only=False)
+        model.load_adapter(checkpoint)
+    state = broadcast(state, world)
+    if state is None:
         return {}
-    config.check_resumes(json.loads((checkpoint / "train_config.json").read_text()))
-    state = torch.load(checkpoint / "state.pt", weights_only=False)
-    model.load_adapter(checkpoint)
     optimizer.load_state_dict(state.pop("optimizer"))
     scheduler.load_state_dict(state.pop("scheduler"))
     set_rng_state(state.pop("rng"))

@@ -15,15 +15,19 @@ def train(
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config field, KEY=VALUE "
                                                                           "(repeatable; values read as YAML).")]
     = None,
+    nproc: Annotated[int, typer.Option("--nproc", min=1, help="Train on this many local processes (torchrun's "
+                                                               "elastic agent: one GPU each, or CPU processes); "
+                                                               "batch_size stays the global batch.")] = 1,
 ) -> None:
     """Train (or resume) a LaSER encoder: dual-view self-distillation with LoRA (needs the train extra)."""
     from laser_rag_training.config import TrainConfig
 
-    _run(TrainConfig, "laser_rag_training.train", config, overrides)
+    _run(TrainConfig, "laser_rag_training.train", config, overrides, nproc)
 
 
-def _run(config_class, module: str, config: Path | None, overrides: list[str] | None) -> None:
-    """Load ``config_class`` from the file and ``--set`` overrides, then ``module.train`` it; print the result."""
+def _run(config_class, module: str, config: Path | None, overrides: list[str] | None, nproc: int = 1) -> None:
+    """Load ``config_class`` from the file and ``--set`` overrides, then ``module.train`` it (``launch_train`` on
+    ``nproc`` processes); print the result."""
     import importlib
 
     from laser_rag.cli import run_command
@@ -35,7 +39,8 @@ def _run(config_class, module: str, config: Path | None, overrides: list[str] | 
             settings = config_class.load(config, **parse_overrides(overrides or []))
         except ValueError as exc:  # pydantic's ValidationError is one: name the field, no traceback
             raise typer.BadParameter(str(exc), param_hint="--config/--set") from None
-        typer.echo(importlib.import_module(module).train(settings))
+        trainer = importlib.import_module(module)
+        typer.echo(trainer.train(settings) if nproc == 1 else trainer.launch_train(settings, nproc))
 
     run_command(body)
 

@@ -183,6 +183,9 @@ class TrainConfig(RunConfig):
     eval_sets: list[str] = dataclasses.field(default_factory=lambda: ["hotpotqa_evidence"])
     #: Evaluate every this many steps (0: never during training).
     eval_every: int = 0
+    #: Recompute each forward pass (queries, documents, explicit view) in the backward pass instead of keeping its
+    #: activations: less memory for long documents, about one more forward pass of time.
+    gradient_checkpointing: bool = False
 
     def __post_init__(self) -> None:
         if self.pooling not in ("mean", "last"):
@@ -210,7 +213,7 @@ class TrainConfig(RunConfig):
 
     def resumable_fields(self) -> frozenset[str]:
         """`RunConfig`'s, ``eval_every``, and the fields this objective never reads."""
-        return RESUMABLE_FIELDS | {"eval_every"} | self.objective.unused_fields
+        return RESUMABLE_FIELDS | {"eval_every", "gradient_checkpointing"} | self.objective.unused_fields
 
 
 def config_fields(cls: type, path: str | Path | None, overrides: dict[str, Any], what: str) -> dict[str, Any]:
