@@ -175,7 +175,11 @@ def connect(
         client = _local_clients.get(key)
         if client is not None and _still_open(client):
             return client
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file there, or a folder this user cannot write
+            raise StoreError(f"cannot use {folder} as an embedded Qdrant folder ({exc.strerror}); pass another "
+                             "--qdrant-path") from exc
         try:
             client = QdrantClient(path=key)
         except RuntimeError as exc:
@@ -232,7 +236,11 @@ def _remote_client(url: str, api_key: str | None, timeout: float, prefer_grpc: b
     from qdrant_client.http.exceptions import UnexpectedResponse
 
     kwargs = dict(url=url, api_key=api_key, prefer_grpc=prefer_grpc, check_compatibility=False)
-    probe = QdrantClient(timeout=max(1, round(timeout)), **kwargs)
+    try:
+        probe = QdrantClient(timeout=max(1, round(timeout)), **kwargs)
+    except ValueError as exc:  # urllib3's LocationParseError and the client's own checks
+        raise QdrantUnavailableError(f"{url!r} is not a Qdrant URL ({exc}); expected e.g. http://localhost:6333") \
+            from exc
     started = time.perf_counter()
     try:
         probe.get_collections()
