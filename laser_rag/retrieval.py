@@ -47,6 +47,7 @@ from laser_rag.errors import (
     GenerationError,
     InvalidInputError,
     InvalidInputTypeError,
+    LaserRagError,
     ModelNotFoundError,
     StoreError,
 )
@@ -158,6 +159,8 @@ class Retriever:
         any other failure passes unchanged."""
         try:
             yield
+        except LaserRagError:
+            raise
         except (OSError, sqlite3.Error) as exc:  # the embedded store writes through sqlite
             raise StoreError(f"writing to collection {self.collection.name!r} failed ({type(exc).__name__}: {exc}); "
                              "the batches stored before are kept: free disk space and run the same index again, "
