@@ -101,13 +101,13 @@ def small_tmpfs(tmp_path):
 
 def test_a_full_disk_then_a_rerun_with_room(minilm, small_tmpfs):
     path = small_tmpfs / "qdrant"
-    documents = _documents(250)
+    documents = _documents(120)
     retriever = open_retriever("basic", "full", client=_store.connect(path), encoder=minilm, create=True)
     with pytest.raises(StoreError, match="full"):
-        retriever.index(documents, batch_size=50)
+        retriever.index(documents, batch_size=30)
     _store.release(path)
     assert subprocess.run(["mount", "-o", "remount,size=64m", str(small_tmpfs)]).returncode == 0
     retriever = open_retriever("basic", "full", client=_store.connect(path), encoder=minilm)
-    retriever.index(documents, batch_size=50)
+    retriever.index(documents, batch_size=30)
     assert _stored_ids(retriever) == sorted(doc.id for doc in documents)
     _store.release(Path(path))
