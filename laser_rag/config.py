@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from laser_rag import _checks
 from laser_rag._json_config import JsonConfig
 
 CONFIG_NAME = "laser_config.json"
@@ -66,8 +67,7 @@ class LaSERConfig(JsonConfig):
     query_max_length: int | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.num_thinking_steps, int) or self.num_thinking_steps < 1:
-            raise ValueError(f"num_thinking_steps must be an integer >= 1, got {self.num_thinking_steps!r}")
+        _checks.positive_int(self.num_thinking_steps, "num_thinking_steps")
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
         for name in ("max_length", "query_max_length"):

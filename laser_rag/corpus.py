@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,9 +148,15 @@ def _text_file_document(path: Path, source: str) -> Document | None:
 
 def _read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8-sig")
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as error:
         raise CorpusError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except OSError as error:
+        raise CorpusError(f"{path}: cannot be read ({error.strerror or type(error).__name__})") from None
+    if "\0" in text:  # valid UTF-8 still, but a binary file or UTF-16 text: never index it as words
+        raise CorpusError(f"{path}: a NUL character at character {text.index(chr(0))}: a binary file or UTF-16 "
+                          "text, not UTF-8 text (save it as UTF-8)")
+    return text
 
 
 def _markdown_title(text: str) -> str:
@@ -171,7 +178,9 @@ def open_text(path: Path):
 
 
 def jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line; a line that is not a JSON object -> `CorpusError`."""
+    """(line number, object) for each non-blank line; a line that is not a JSON object, or whose strings are not
+    valid Unicode (a lone ``\\ud800`` escape), -> `CorpusError`; so does a file that cannot be read or gunzipped."""
+    number = 0
     try:
         with open_text(path) as lines:
             for number, line in enumerate(lines, 1):
@@ -183,9 +192,26 @@ def jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                     raise CorpusError(f"{path}, line {number}: invalid JSON ({error.msg})") from None
                 if not isinstance(row, dict):
                     raise CorpusError(f"{path}, line {number}: expected a JSON object, got {type(row).__name__}")
+                if _SURROGATE_ESCAPE.search(line) and not _is_unicode(row):
+                    raise CorpusError(f"{path}, line {number}: a string holds a lone surrogate escape (\\ud800 to "
+                                      "\\udfff without its pair), which is not text")
                 yield number, row
-    except UnicodeDecodeError as error:
-        raise CorpusError(f"{path}: not UTF-8 text ({error.reason})") from None
+    except UnicodeDecodeError as error:  # text is decoded ahead of the lines read: the bad byte comes later
+        raise CorpusError(f"{path}: not UTF-8 text after line {number} ({error.reason})") from None
+    except (OSError, EOFError, zlib.error) as error:  # unreadable, or a corrupt or truncated .gz
+        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+        raise CorpusError(f"{path}: cannot be read after line {number} ({reason})") from None
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _is_unicode(row: dict[str, Any]) -> bool:
+    try:
+        json.dumps(row, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def pop_first(row: dict[str, Any], keys: Iterable[str]) -> Any:
@@ -202,7 +228,13 @@ def read_jsonl_documents(path: Path) -> list[Document]:
     first_line: dict[str, int] = {}
     for number, row in jsonl_rows(path):
         doc_id, text = pop_first(row, ID_KEYS), pop_first(row, TEXT_KEYS)
-        title = row.pop("title", None) or ""
+        title = row.pop("title", None)
+        title = "" if title is None else title
+        if not isinstance(title, str):
+            raise CorpusError(f"{path}, line {number}: the title is a {type(title).__name__}, not a string")
+        if doc_id is not None and (isinstance(doc_id, bool) or not isinstance(doc_id, str | int)
+                                   or not str(doc_id).strip()):
+            raise CorpusError(f"{path}, line {number}: the id {doc_id!r} is not a non-empty string or an integer")
         if not isinstance(text, str) or not (text.strip() or str(title).strip()):
             raise CorpusError(f"{path}, line {number}: no text (expected a non-empty string in one of "
                               f"{', '.join(TEXT_KEYS)})")

@@ -18,6 +18,18 @@ class TruncationWarning(UserWarning):
     """Some inputs were longer than ``max_length`` tokens and were cut. Escalate with ``warnings.simplefilter``."""
 
 
+# --------------------------------------------------------------------------------------------------- input
+
+
+class InvalidInputError(LaserRagError, ValueError):
+    """An argument the caller passed cannot be used (an empty query, a k below 1, an unknown fusion, a text that is
+    not valid Unicode); the message names the argument (and the index, in a list) and what is accepted."""
+
+
+class InvalidInputTypeError(InvalidInputError, TypeError):
+    """An argument of the wrong type (a number where a text is expected, None inside a list of texts)."""
+
+
 # --------------------------------------------------------------------------------------------------- models
 
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from laser_rag import _checks
 from laser_rag.errors import GenerationError, GenerationTimeout
 from laser_rag.llm import GenerationConfig, as_llm
 from laser_rag.retrieval import Retrieval, Retriever
@@ -71,7 +72,7 @@ class RAG:
             self.llm = retriever.rewriter.llm
         else:
             self.llm = as_llm(llm, config=self.generation)
-        self.k = k
+        self.k = _checks.positive_int(k, "k")
 
     def __repr__(self) -> str:
         return f"RAG({self.retriever!r}, llm={getattr(self.llm, 'name', self.llm)!r}, k={self.k})"
@@ -81,9 +82,12 @@ class RAG:
         """Retrieve ``k`` passages for ``question`` (see `Retriever.retrieve`), then generate at most
         ``max_new_tokens`` (default ``generation.max_new_tokens``)."""
         started = time.perf_counter()
-        retrieval = self.retriever.retrieve(question, k=k or self.k, instruction=instruction,
+        k = self.k if k is None else _checks.positive_int(k, "k")
+        max_new_tokens = (self.generation.max_new_tokens if max_new_tokens is None
+                          else _checks.positive_int(max_new_tokens, "max_new_tokens"))
+        retrieval = self.retriever.retrieve(question, k=k, instruction=instruction,
                                             num_thinking_steps=num_thinking_steps)
-        return self._generate(retrieval, started, max_new_tokens or self.generation.max_new_tokens)
+        return self._generate(retrieval, started, max_new_tokens)
 
     async def aask(self, question: str, **kwargs) -> Answer:
         """`ask` in a worker thread: the event loop keeps running while the models work."""

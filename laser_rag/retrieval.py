@@ -29,14 +29,27 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
+import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from numbers import Real
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from laser_rag import _checks
 from laser_rag import store as _store
-from laser_rag.errors import GenerationError, ModelNotFoundError
+from laser_rag.errors import (
+    CollectionNotFoundError,
+    GenerationError,
+    InvalidInputError,
+    InvalidInputTypeError,
+    LaserRagError,
+    ModelNotFoundError,
+    StoreError,
+)
 from laser_rag.llm import GenerationConfig, as_llm
 from laser_rag.modes import HYBRID_SUFFIX, RetrievalMode, preset
 from laser_rag.store import Hit, IndexReport, VectorCollection
@@ -109,9 +122,8 @@ class Retriever:
                  fusion: str = _store.DEFAULT_FUSION, rrf_k: int | None = None,
                  fusion_weights: tuple[float, float] | None = None) -> None:
         collection.check_encoder(encoder)
-        if k < 1:
-            raise ValueError(f"k must be positive, got {k}")
-        _store.fusion_query(fusion, rrf_k=rrf_k, weights=fusion_weights)  # a bad fusion fails here, not per query
+        _checks.positive_int(k, "k")
+        _check_fusion(fusion, rrf_k, fusion_weights)  # a bad fusion fails here, not per query
         self.sparse = collection.sparse_encoder if hybrid else None  # HybridNotEnabledError names the upgrade
         self.fusion, self.rrf_k, self.fusion_weights = fusion, rrf_k, fusion_weights
         self.collection = collection
@@ -132,15 +144,37 @@ class Retriever:
 
     def index(self, documents: Sequence, **kwargs) -> IndexReport:
         """Index documents into this retriever's collection with its encoder (see `VectorCollection.index`)."""
-        return self.collection.index(documents, self.encoder, **kwargs)
+        with self._store_errors():
+            return self.collection.index(documents, self.encoder, **kwargs)
+
+    @contextlib.contextmanager
+    def _store_errors(self) -> Iterator[None]:
+        """A store call that failed because the collection was deleted meanwhile -> `CollectionNotFoundError`
+        (each engine words that failure its own way); one the disk refused (full, read-only) -> `StoreError`;
+        any other failure passes unchanged."""
+        try:
+            yield
+        except LaserRagError:
+            raise
+        except (OSError, sqlite3.Error) as exc:  # the embedded store writes through sqlite
+            raise StoreError(f"writing to collection {self.collection.name!r} failed ({type(exc).__name__}: {exc}); "
+                             "the batches stored before are kept: free disk space and run the same index again, "
+                             "it adds only what is missing") from exc
+        except Exception as exc:
+            if self.collection.client.collection_exists(self.collection.name):
+                raise
+            raise CollectionNotFoundError(f"collection {self.collection.name!r} was deleted while this retriever "
+                                          "was open; index the corpus again (`laser-rag index`)") from exc
 
     def retrieve(self, query: str, *, k: int | None = None, instruction: str | None = None,
                  num_thinking_steps: int | None = None) -> Retrieval:
         """Top-``k`` hits for ``query``. ``instruction`` replaces the encoder's query instruction; with a
         rewriter the rationale takes its place. ``num_thinking_steps`` overrides K for this query (a
         `LaSEREncoder` without a rewriter only)."""
-        if not isinstance(query, str) or not query.strip():
-            raise ValueError("the query is empty")
+        _checks.text(query, "the query")
+        k = self.k if k is None else _checks.positive_int(k, "k")
+        _checks.optional_text(instruction, "instruction")
+        _checks.optional_positive_int(num_thinking_steps, "num_thinking_steps")
         options: dict[str, Any] = {}
         if instruction is not None:
             options["instruction"] = instruction
@@ -148,11 +182,12 @@ class Retriever:
             from laser_rag.encoders import LaSEREncoder
 
             if not isinstance(self.encoder, LaSEREncoder):
-                raise ValueError(f"num_thinking_steps needs a LaSER encoder; {self.encoder.label} has no latent steps")
+                raise InvalidInputError(f"num_thinking_steps needs a LaSER encoder; {self.encoder.label} has no "
+                                        "latent steps")
             options["num_thinking_steps"] = num_thinking_steps
         if self.rewriter is not None and options:
-            raise ValueError(f"{' and '.join(options)} cannot apply with a query rewriter: the encoder reads the "
-                             "query with its rationale in one pass")
+            raise InvalidInputError(f"{' and '.join(options)} cannot apply with a query rewriter: the encoder reads "
+                                    "the query with its rationale in one pass")
         timings = {"rewrite_ms": 0.0}
         rationale = None
         if self.rewriter is not None:
@@ -165,22 +200,39 @@ class Retriever:
         else:
             vector = self.encoder.encode_queries([query], **options)[0]
         timings["encode_ms"] = _ms(tick)
-        if self.sparse is not None:
-            tick = time.perf_counter()
-            sparse = self.sparse.encode_query(query)
-            timings["sparse_ms"] = _ms(tick)
-            tick = time.perf_counter()
-            hits = self.collection.search_hybrid(vector, sparse, k or self.k, fusion=self.fusion, rrf_k=self.rrf_k,
-                                                 weights=self.fusion_weights)
-        else:
-            tick = time.perf_counter()
-            hits = self.collection.search(vector, k or self.k)
+        with self._store_errors():
+            if self.sparse is not None:
+                tick = time.perf_counter()
+                sparse = self.sparse.encode_query(query)
+                timings["sparse_ms"] = _ms(tick)
+                tick = time.perf_counter()
+                hits = self.collection.search_hybrid(vector, sparse, k, fusion=self.fusion, rrf_k=self.rrf_k,
+                                                     weights=self.fusion_weights)
+            else:
+                tick = time.perf_counter()
+                hits = self.collection.search(vector, k)
         timings["search_ms"] = _ms(tick)
         return Retrieval(query=query, mode=self.mode, hits=hits, timings=timings, rationale=rationale)
 
     async def aretrieve(self, query: str, **kwargs) -> Retrieval:
         """`retrieve` in a worker thread: the event loop keeps running while the model works."""
         return await asyncio.to_thread(self.retrieve, query, **kwargs)
+
+
+def _check_fusion(fusion: Any, rrf_k: Any, weights: Any) -> None:
+    """A fusion name, rank constant and (dense, sparse) weights `laser_rag.store.fusion_query` accepts."""
+    if not isinstance(fusion, str):
+        raise InvalidInputTypeError(f"fusion must be one of {', '.join(_store.FUSIONS)}, got {fusion!r}")
+    _checks.optional_positive_int(rrf_k, "rrf_k")
+    if weights is not None:
+        if not isinstance(weights, Sequence) or isinstance(weights, str) or len(weights) != 2 or not all(
+                isinstance(w, Real) and not isinstance(w, bool) and math.isfinite(w) and w > 0 for w in weights):
+            raise InvalidInputError(f"fusion_weights are (dense, sparse), two finite positive numbers; got "
+                                    f"{weights!r}")
+    try:
+        _store.fusion_query(fusion, rrf_k=rrf_k, weights=weights)
+    except ValueError as exc:
+        raise InvalidInputError(str(exc)) from None
 
 
 def _ms(since: float) -> float:

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -17,6 +18,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # The shared model fixtures compare vectors to 1e-5: pin fp32 even on CPUs where the default would be bf16 (the
 # bf16 path is tested on its own, with tiny models).
 os.environ.setdefault("LASER_RAG_DTYPE", "float32")
+
+# The property-based sweeps (test_*_properties.py): few examples each, the same ones on every run (CI is
+# reproducible), no per-example deadline (a model forward pass varies with the machine's load), no example database
+# written into the repository. A counterexample found is kept in its test as an explicit @example.
+settings.register_profile("laser_rag", max_examples=12, deadline=None, derandomize=True, database=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.load_profile(os.environ.get("LASER_RAG_HYPOTHESIS_PROFILE", "laser_rag"))
 
 
 def pytest_addoption(parser):

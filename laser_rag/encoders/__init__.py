@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from laser_rag.encoders.base import BaseEncoder
+from laser_rag.errors import InvalidInputError
 
 if TYPE_CHECKING:  # pragma: no cover
     from laser_rag.encoders.laser import BUILTIN_CHECKPOINTS, LaSEREncoder
@@ -73,8 +74,8 @@ def with_thinking_steps(encoder: BaseEncoder, num_thinking_steps: int | None) ->
     if num_thinking_steps is None:
         return encoder
     if not isinstance(encoder, LaSEREncoder):
-        raise ValueError(f"num_thinking_steps applies to LaSER encoders only: {encoder.label!r} is a single-pass "
-                         "model")
+        raise InvalidInputError(f"num_thinking_steps applies to LaSER encoders only: {encoder.label!r} is a "
+                                "single-pass model")
     return encoder.with_config(num_thinking_steps=num_thinking_steps)
 
 

@@ -13,6 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from laser_rag import _checks
+from laser_rag.errors import InvalidInputError, InvalidInputTypeError
+
 
 class BaseEncoder(abc.ABC):
     """Turns queries and documents into float32, unit-length vectors (cosine similarity = dot product).
@@ -83,7 +86,8 @@ class BaseEncoder(abc.ABC):
         ``instruction`` replaces the encoder's task instruction for this call.
         """
         single, items = _text_list(texts, "query")
-        _check_batch_size(batch_size)
+        instruction = _checks.optional_text(instruction, "instruction")
+        _checks.positive_int(batch_size, "batch_size")
         if not items:
             return np.empty((0, self.dimension), dtype=np.float32)
         vectors = self._encode_queries(items, instruction=instruction, batch_size=batch_size,
@@ -95,7 +99,7 @@ class BaseEncoder(abc.ABC):
     ) -> np.ndarray:
         """Embed documents (pass `document_text` output): ``[n, dim]`` float32, unit length."""
         single, items = _text_list(texts, "document")
-        _check_batch_size(batch_size)
+        _checks.positive_int(batch_size, "batch_size")
         if not items:
             return np.empty((0, self.dimension), dtype=np.float32)
         vectors = self._encode_documents(items, batch_size=batch_size, show_progress_bar=show_progress_bar)
@@ -108,8 +112,8 @@ class BaseEncoder(abc.ABC):
         single, queries = _text_list(queries, "query")
         _, rationales = _text_list(rationales, "rationale")
         if len(rationales) != len(queries):
-            raise ValueError(f"got {len(queries)} queries but {len(rationales)} rationales")
-        _check_batch_size(batch_size)
+            raise InvalidInputError(f"got {len(queries)} queries but {len(rationales)} rationales")
+        _checks.positive_int(batch_size, "batch_size")
         if not queries:
             return np.empty((0, self.dimension), dtype=np.float32)
         vectors = self._encode_explicit(queries, rationales, batch_size=batch_size)
@@ -128,20 +132,12 @@ class BaseEncoder(abc.ABC):
 
 
 def _text_list(texts: Sequence[str] | str, what: str) -> tuple[bool, list[str]]:
-    """(whether one str was given, the texts as a list); rejects non-str and empty texts, naming the index."""
+    """(whether one str was given, the texts as a list); rejects non-str, empty and non-Unicode texts (a lone
+    surrogate, which no tokenizer reads), naming the index (`laser_rag.errors.InvalidInputError`)."""
     single = isinstance(texts, str)
     if single:
         texts = [texts]
     elif isinstance(texts, bytes) or not isinstance(texts, Sequence):
-        raise TypeError(f"{what}s must be a string or a list of strings, got {type(texts).__name__}")
-    for index, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise TypeError(f"{what} at index {index} is a {type(text).__name__}, not a str")
-        if not text.strip():
-            raise ValueError(f"{what} at index {index} is empty")
-    return single, list(texts)
+        raise InvalidInputTypeError(f"{what}s must be a string or a list of strings, got {type(texts).__name__}")
+    return single, [_checks.text(text, f"{what} at index {index}") for index, text in enumerate(texts)]
 
-
-def _check_batch_size(batch_size: int) -> None:
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")

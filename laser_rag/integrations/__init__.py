@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from laser_rag.errors import InvalidInputError
+
 if TYPE_CHECKING:
     from laser_rag.encoders.base import BaseEncoder
 
@@ -22,5 +24,5 @@ def resolve_encoder(encoder: BaseEncoder | None = None, source: str | Path | Non
     if encoder is None:
         return load_encoder(source, num_thinking_steps=num_thinking_steps)
     if source is not None:
-        raise ValueError("pass a source to load or an encoder already loaded, not both")
+        raise InvalidInputError("pass a source to load or an encoder already loaded, not both")
     return with_thinking_steps(encoder, num_thinking_steps)  # shares the weights

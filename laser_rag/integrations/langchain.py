@@ -28,6 +28,7 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_qdrant import QdrantVectorStore, RetrievalMode, SparseEmbeddings, SparseVector
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from laser_rag import _checks
 from laser_rag import store as _store
 from laser_rag.integrations import resolve_encoder
 from laser_rag.sparse import SPARSE_VECTOR_NAME, SparseEncoder
@@ -156,7 +157,8 @@ class LaSERRetriever(BaseRetriever):
         return self._vectorstore
 
     def _search(self, query: str, k: Optional[int]) -> list[LCDocument]:
-        k = k or self.k
+        _checks.text(query, "the query")
+        k = self.k if k is None else _checks.positive_int(k, "k")
         fusion, fetch = None, k
         if self.retrieval_mode == RetrievalMode.HYBRID:
             # langchain-qdrant prefetches as many candidates per side as it returns: ask it for laser_rag's prefetch

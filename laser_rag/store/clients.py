@@ -12,7 +12,7 @@ from pathlib import Path
 import platformdirs
 from qdrant_client import QdrantClient
 
-from laser_rag.errors import QdrantUnavailableError
+from laser_rag.errors import QdrantUnavailableError, StoreError
 
 #: The location of a private in-memory store.
 MEMORY = ":memory:"
@@ -51,7 +51,11 @@ def connect(
         client = _local_clients.get(key)
         if client is not None and _still_open(client):
             return client
-        Path(key).mkdir(parents=True, exist_ok=True)
+        try:
+            Path(key).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file there, or a folder this user cannot write
+            raise StoreError(f"cannot use {key} as an embedded Qdrant folder ({exc.strerror}); pass another "
+                             "--qdrant-path") from exc
         try:
             client = QdrantClient(path=key)
         except RuntimeError as exc:
@@ -115,7 +119,11 @@ def _remote_client(url: str, api_key: str | None, timeout: float, prefer_grpc: b
     from qdrant_client.http.exceptions import UnexpectedResponse
 
     kwargs = dict(url=url, api_key=api_key, prefer_grpc=prefer_grpc, check_compatibility=False)
-    probe = QdrantClient(timeout=max(1, round(timeout)), **kwargs)
+    try:
+        probe = QdrantClient(timeout=max(1, round(timeout)), **kwargs)
+    except ValueError as exc:  # urllib3's LocationParseError and the client's own checks
+        raise QdrantUnavailableError(f"{url!r} is not a Qdrant URL ({exc}); expected e.g. http://localhost:6333") \
+            from exc
     started = time.perf_counter()
     try:
         probe.get_collections()
