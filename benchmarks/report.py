@@ -23,7 +23,7 @@ _HEADERS = {"ndcg_cut": "nDCG", "recall": "R", "recip_rank": "MRR"}
 
 
 @dataclass
-class ModeResult:
+class ModeFigures:
     """One mode's figures. ``latency_ms``: ``median``, ``p95``, ``mean`` of the whole query side;
     ``stages_ms``: the median of each stage (``rewrite_ms``, ``encode_ms``, ``search_ms``)."""
 
@@ -53,12 +53,12 @@ class EvalReport:
     num_docs: int
     num_queries: int
     settings: dict[str, Any]
-    results: list[ModeResult]
+    results: list[ModeFigures]
     environment: dict[str, Any] = field(default_factory=dict)
     license: str | None = None
     command: str | None = None
 
-    def result(self, mode: str) -> ModeResult | None:
+    def result(self, mode: str) -> ModeFigures | None:
         name = mode.value if isinstance(mode, RetrievalMode) else mode
         return next((r for r in self.results if r.mode == name), None)
 
@@ -79,7 +79,7 @@ class EvalReport:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EvalReport:
         data = {k: v for k, v in data.items() if k != "rewrite_laser_latency_ratio"}
-        data["results"] = [ModeResult(**r) for r in data["results"]]
+        data["results"] = [ModeFigures(**r) for r in data["results"]]
         return cls(**data)
 
     def save(self, path: str | Path) -> Path:

@@ -8,7 +8,7 @@ import pytest
 from laser_rag.config import CONFIG_NAME
 from laser_rag.errors import CollectionMismatchError, CollectionNotFoundError, GenerationError
 from laser_rag.modes import RetrievalMode
-from laser_rag.retrieval import REWRITE_PROMPT, QueryRewriter, Retriever, encoder_for, open_retriever
+from laser_rag.retrieval import REWRITE_PROMPT, QueryRewriter, RetrievalOptions, Retriever, encoder_for, open_retriever
 from laser_rag.store import VectorCollection, connect
 
 QUERY = "What does the await expression do?"
@@ -31,7 +31,7 @@ class Scripted:
 def laser(encoder, short_passages):
     collection = VectorCollection.open(connect(":memory:"), "pydoc-laser-k3", encoder)
     collection.index(short_passages, encoder)
-    return Retriever(collection, encoder, k=4, mode="laser")
+    return Retriever(collection, encoder, mode="laser", options=RetrievalOptions(k=4))
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,8 @@ def test_basic_mode_with_minilm_finds_cited_abstracts(minilm, minilm_client, sci
 
 def test_rewrite_mode_reasons_then_searches_the_basic_collection(minilm, minilm_client, local_llm, scifact_pool):
     retriever = open_retriever("rewrite", "scifact", encoder=minilm, client=minilm_client,
-                               llm=QueryRewriter(local_llm, max_new_tokens=8), k=3)
+                               llm=QueryRewriter(local_llm, max_new_tokens=8),
+                               options=RetrievalOptions(k=3))
     assert retriever.collection.name == "scifact-all-minilm-l6-v2" and retriever.rewriter.max_new_tokens == 8
     claim = scifact_pool[0][0][0]
     result = retriever.retrieve(claim)
