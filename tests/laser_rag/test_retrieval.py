@@ -7,8 +7,17 @@ import pytest
 
 from laser_rag.config import CONFIG_NAME
 from laser_rag.errors import CollectionMismatchError, CollectionNotFoundError, GenerationError
+from laser_rag.llm import GenerationConfig
 from laser_rag.modes import RetrievalMode
-from laser_rag.retrieval import REWRITE_PROMPT, QueryRewriter, RetrievalOptions, Retriever, encoder_for, open_retriever
+from laser_rag.retrieval import (
+    REWRITE_PROMPT,
+    QueryRewriter,
+    RetrievalOptions,
+    Retriever,
+    encoder_for,
+    open_retriever,
+    rewriter_for,
+)
 from laser_rag.store import VectorCollection, connect
 
 QUERY = "What does the await expression do?"
@@ -166,3 +175,14 @@ def test_errors(laser, minilm, minilm_client):
         open_retriever("basic", "nothing-here", encoder=minilm, client=minilm_client)
     with pytest.raises(ValueError, match="unknown retrieval mode"):
         open_retriever("fast", encoder=minilm, client=minilm_client)
+
+
+def test_options_are_checked_once_and_one_function_builds_a_rewriter():
+    with pytest.raises(ValueError, match="k must be positive"):
+        RetrievalOptions(k=0)
+    with pytest.raises(ValueError):
+        RetrievalOptions(hybrid=True, fusion="max")
+    llm = Scripted()
+    assert rewriter_for("basic", llm) is None and rewriter_for("laser") is None
+    rewriter = rewriter_for("rewrite", llm, generation=GenerationConfig(rewrite_max_new_tokens=7))
+    assert rewriter.llm is llm and rewriter.max_new_tokens == 7 and rewriter_for("rewrite", rewriter) is rewriter
