@@ -10,7 +10,7 @@ mode is returned in that mode's `ModeResult` (``error``), never raised, so the o
 
 A mode whose preset names an ``agent`` (latentrag) answers with that multi-step agent (`laser_rag.latentrag`)
 instead of retrieve + `RAG`: its collection is indexed like the others (with its encoder, MiniLM: the agent's
-reference retriever), the agent is loaded once per process from ``AppSettings.latentrag_checkpoint``, and its
+reference retriever), the agent is loaded once per process from the mode's checkpoint (``AppSettings.models``), and its
 result holds every retrieval step (`ModeResult.steps`) and the agent's own stages (`AGENT_STAGES`). A missing
 checkpoint is that column's message; the other modes are not touched.
 
@@ -48,9 +48,9 @@ from laser_rag.errors import (
     HybridNotEnabledError,
 )
 from laser_rag.llm import as_llm
-from laser_rag.modes import MODES, ModePreset, RetrievalMode, preset
+from laser_rag.modes import MODES, ModePreset, RetrievalMode, agent_env, collection_modes, preset
 from laser_rag.rag import RAG
-from laser_rag.retrieval import QueryRewriter, Retriever, encoder_for, open_retriever
+from laser_rag.retrieval import RetrievalOptions, Retriever, encoder_for, open_retriever, rewriter_for
 from laser_rag.store import Hit
 from laser_rag_app.corpora import Corpus, Uploads, builtin_corpora
 from laser_rag_app.settings import AppSettings
@@ -65,6 +65,8 @@ AGENT_STAGES = ("prefill", "thought", "subquery", "retrieval", "answer")
 AGENT_OPTIONAL_STAGES = ("decode",)
 #: Documents encoded and stored between two progress reports (and written before the next are encoded).
 INDEX_BATCH = 8
+#: Every collection is indexed and opened hybrid (dense + BM25 sparse vectors), so any mode can answer hybrid.
+_HYBRID = RetrievalOptions(hybrid=True)
 Progress = Callable[[float, str], None]
 
 
@@ -75,7 +77,7 @@ class ModeResult:
     still be there). An agent mode also fills ``steps`` (`laser_rag.latentrag.LatentStep`: each retrieval's hits
     and, with decoding, its thought and subquery as text), ``forward_passes`` and ``final_thought``."""
 
-    mode: RetrievalMode
+    mode: RetrievalMode | str
     answer: str = ""
     hits: list[Hit] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -84,17 +86,6 @@ class ModeResult:
     steps: list[Any] = field(default_factory=list)
     forward_passes: int | None = None
     final_thought: str | None = None
-
-
-def collection_modes() -> list[RetrievalMode]:
-    """The modes that own a collection (the others search one of these), in registry order."""
-    return list(dict.fromkeys(chosen.collection_mode for chosen in MODES.values()))
-
-
-def thinks(chosen: ModePreset) -> bool:
-    """Whether the K slider applies to a mode: it embeds the query itself with the encoder's own latent steps
-    (not an agent mode: its agent embeds its own latent subqueries)."""
-    return chosen.num_thinking_steps is None and not chosen.rewrites and chosen.agent is None
 
 
 def stages(mode: RetrievalMode | str) -> tuple[str, ...]:
@@ -164,9 +155,9 @@ class Engine:
     def encoder(self, mode: RetrievalMode | str):
         """The encoder of a mode (that of the mode whose collection it searches), loaded once per process."""
         chosen = preset(mode)
-        owner = chosen.collection_mode.value
+        owner = chosen.owner.name
         if owner not in self._encoders:
-            self._encoders[owner] = encoder_for(chosen.collection_mode, self.settings.encoder_source(chosen))
+            self._encoders[owner] = encoder_for(owner, self.settings.models.encoder(chosen))
         return self._encoders[owner]
 
     def generator(self):
@@ -181,11 +172,9 @@ class Engine:
         return 1
 
     def _thinking_encoder(self, chosen: ModePreset):
-        """The mode's encoder if K applies to it (a thinking mode with a LaSER encoder), else None."""
-        from laser_rag.encoders import LaSEREncoder
-
-        encoder = self.encoder(chosen.mode) if thinks(chosen) else None
-        return encoder if isinstance(encoder, LaSEREncoder) else None
+        """The mode's encoder if K applies to it (a thinking mode whose encoder has latent steps), else None."""
+        encoder = self.encoder(chosen.mode) if chosen.thinks else None
+        return encoder if encoder is not None and encoder.supports_thinking_steps else None
 
     def preload(self) -> None:
         """Load every encoder, the generator and each agent that is there and run each model once, so that the
@@ -193,8 +182,8 @@ class Engine:
         meanwhile waits, then is timed fairly)."""
         try:
             with self._answer_lock:
-                for mode in collection_modes():
-                    self.encoder(mode).encode_queries(["warm-up"])
+                for owner in collection_modes():
+                    self.encoder(owner.mode).encode_queries(["warm-up"])
                 self.generator().generate("Hello", max_new_tokens=1)
         except Exception:  # the failing mode reports it again when asked
             logger.exception("preloading the models failed")
@@ -207,20 +196,21 @@ class Engine:
             except AgentNotFound as exc:
                 logger.warning("%s", exc)
             except Exception:
-                logger.exception("preloading the %s agent failed", chosen.mode.value)
+                logger.exception("preloading the %s agent failed", chosen.name)
 
     def agent_checkpoint(self, chosen: ModePreset) -> Path:
-        """The folder of an agent mode's checkpoint (`AppSettings.agent_source`); `AgentNotFound` if absent."""
+        """The folder of an agent mode's checkpoint (`laser_rag.modes.ModeSources.agent`); `AgentNotFound` if
+        absent."""
         from laser_rag.latentrag import resolve_checkpoint
         from laser_rag.latentrag.config import CONFIG_NAME
 
-        source = self.settings.agent_source(chosen)
+        source = self.settings.models.agent(chosen)
         path = resolve_checkpoint(source)
         if not (path / CONFIG_NAME).is_file():
             shown = source if source.startswith("builtin") else path.name
             raise AgentNotFound(
                 f"LatentRAG checkpoint not found ({shown}): train one with `laser-rag train-latentrag`, then start "
-                f"the app with --latentrag-checkpoint FOLDER (or set $LASER_RAG_LATENTRAG_CHECKPOINT).")
+                f"the app with --{chosen.name}-checkpoint FOLDER (or set ${agent_env(chosen)}).")
         return path
 
     def agent_model(self, chosen: ModePreset):
@@ -245,10 +235,11 @@ class Engine:
         holds every passage."""
         if corpus.key in self._complete:
             return True
-        for mode in collection_modes():
-            encoder = self.encoder(mode)
+        for owner in collection_modes():
+            encoder = self.encoder(owner.mode)
             try:
-                retriever = open_retriever(mode, corpus=corpus.key, encoder=encoder, client=self.client, hybrid=True)
+                retriever = open_retriever(owner.mode, corpus=corpus.key, encoder=encoder, client=self.client,
+                                           options=_HYBRID)
             except (CollectionNotFoundError, CollectionMismatchError, HybridNotEnabledError):
                 return False
             if retriever.collection.count() != len(self.passages(corpus, encoder)):
@@ -272,24 +263,25 @@ class Engine:
         if self._index_lock.locked():
             progress(0.0, "waiting for another indexing job to finish")
         with self._index_lock:
-            modes = collection_modes()
-            for number, mode in enumerate(modes):
-                retriever = self._open_for_indexing(mode, corpus)
+            owners = collection_modes()
+            for number, owner in enumerate(owners):
+                retriever = self._open_for_indexing(owner, corpus)
                 passages = self.passages(corpus, retriever.encoder)
-                progress(number / len(modes), f"{mode.value} encoder: starting on {len(passages):,} passages")
+                progress(number / len(owners), f"{owner.name} encoder: starting on {len(passages):,} passages")
                 for start in range(0, len(passages), INDEX_BATCH):
                     retriever.index(passages[start:start + INDEX_BATCH], batch_size=INDEX_BATCH, progress=False)
                     done = min(start + INDEX_BATCH, len(passages))
-                    progress((number + done / len(passages)) / len(modes),
-                             f"{mode.value} encoder: {done:,} of {len(passages):,} passages")
+                    progress((number + done / len(passages)) / len(owners),
+                             f"{owner.name} encoder: {done:,} of {len(passages):,} passages")
             progress(1.0, "indexed")
 
-    def _open_for_indexing(self, mode: RetrievalMode, corpus: Corpus) -> Retriever:
-        kwargs = dict(corpus=corpus.key, encoder=self.encoder(mode), client=self.client, hybrid=True)
+    def _open_for_indexing(self, owner: ModePreset, corpus: Corpus) -> Retriever:
+        mode = owner.mode
+        kwargs = dict(corpus=corpus.key, encoder=self.encoder(mode), client=self.client, options=_HYBRID)
         try:
             return open_retriever(mode, create=True, **kwargs)
         except CollectionMismatchError:  # the encoder changed (e.g. a trained checkpoint arrived)
-            logger.warning("%s: the %s encoder changed since it was indexed, re-indexing", corpus.key, mode.value)
+            logger.warning("%s: the %s encoder changed since it was indexed, re-indexing", corpus.key, owner.name)
             return open_retriever(mode, recreate=True, **kwargs)
         except HybridNotEnabledError as exc:  # indexed before the app went hybrid: add the sparse vectors in place
             logger.info("%s: adding BM25 sparse vectors to %s", corpus.key, exc.collection)
@@ -322,8 +314,8 @@ class Engine:
             del self._passages[cached]
 
     def _drop(self, key: str) -> None:
-        for mode in collection_modes():
-            name = store.collection_name(key, self.encoder(mode).label)
+        for owner in collection_modes():
+            name = store.collection_name(key, self.encoder(owner.mode).label)
             if self.client.collection_exists(name):
                 self.client.delete_collection(name)
 
@@ -361,7 +353,7 @@ class Engine:
             result.error = f"Generation failed: {exc}"
             result.answer = exc.partial if isinstance(exc, GenerationTimeout) else ""
         except Exception as exc:
-            logger.exception("%s mode failed", chosen.mode.value)
+            logger.exception("%s mode failed", chosen.name)
             result.error = _message(exc)
         return result
 
@@ -384,10 +376,9 @@ class Engine:
 
     def _rag(self, chosen: ModePreset, corpus: Corpus, top_k: int, hybrid: bool = False) -> RAG:
         generator = self.generator()
-        rewriter = (QueryRewriter(generator, max_new_tokens=self.settings.generation.rewrite_max_new_tokens)
-                    if chosen.rewrites else None)
+        rewriter = rewriter_for(chosen, generator, generation=self.settings.generation)
         retriever = open_retriever(chosen.mode, corpus=corpus.key, encoder=self.encoder(chosen.mode),
-                                   client=self.client, llm=rewriter, k=top_k, hybrid=hybrid)
+                                   client=self.client, llm=rewriter, options=RetrievalOptions(k=top_k, hybrid=hybrid))
         return RAG(retriever, generator, k=top_k, generation=self.settings.generation)
 
 
@@ -402,5 +393,4 @@ def _message(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-__all__: Sequence[str] = ["AGENT_STAGES", "STAGES", "AgentNotFound", "AppSettings", "Engine", "ModeResult",
-                          "collection_modes", "stages", "thinks"]
+__all__: Sequence[str] = ["AGENT_STAGES", "STAGES", "AgentNotFound", "AppSettings", "Engine", "ModeResult", "stages"]

@@ -1,6 +1,8 @@
 """How the app runs: `AppSettings`, one dataclass whose fields are also the ``laser-rag demo`` options.
 
-Light to import (no torch, no Qdrant, no gradio): the ``demo`` command builds its options from these fields.
+Light to import (no torch, no Qdrant, no gradio): the ``demo`` command builds its options from these fields, and
+the per-mode ones (``--<mode>-model``, ``--<mode>-checkpoint``) from the registry (`laser_rag.modes.source_fields`),
+gathered in ``AppSettings.models``.
 """
 
 from __future__ import annotations
@@ -13,10 +15,9 @@ from typing import Optional
 import platformdirs
 
 from laser_rag.llm import GenerationConfig
-from laser_rag.modes import ModePreset
+from laser_rag.modes import ModeSources
 
 DATA_DIR_ENV = "LASER_RAG_APP_DIR"
-LATENTRAG_CHECKPOINT_ENV = "LASER_RAG_LATENTRAG_CHECKPOINT"
 
 
 def default_data_dir() -> Path:
@@ -24,14 +25,11 @@ def default_data_dir() -> Path:
     return Path(os.environ.get(DATA_DIR_ENV) or Path(platformdirs.user_data_dir("laser_rag")) / "app")
 
 
-def default_latentrag_checkpoint() -> str:
-    """``$LASER_RAG_LATENTRAG_CHECKPOINT``, else ``builtin:latentrag`` (the shipped checkpoint)."""
-    return os.environ.get(LATENTRAG_CHECKPOINT_ENV) or "builtin:latentrag"
-
-
 @dataclass
 class AppSettings:
-    """How the app runs. ``generation`` holds the LLM's budgets (`laser_rag.llm.GenerationConfig`, the defaults)."""
+    """How the app runs. ``generation`` holds the LLM's budgets (`laser_rag.llm.GenerationConfig`, the defaults);
+    ``models`` the encoder and agent checkpoint picked per mode (`laser_rag.modes.ModeSources`; an agent's default
+    is ``$LASER_RAG_<MODE>_CHECKPOINT``, else the preset's, e.g. ``builtin:latentrag``)."""
 
     data_dir: Path = field(default_factory=default_data_dir, metadata={
         "help": f"The app's indexes and uploads (default: ${DATA_DIR_ENV}, else <user data dir>/laser_rag/app).",
@@ -47,15 +45,6 @@ class AppSettings:
         "help": "An OpenAI-compatible URL or a local model (default: SmolLM2-135M-Instruct)."})
     llm_model: str = field(default="default", metadata={
         "help": "Model name to request from an OpenAI-compatible server."})
-    laser_model: Optional[str] = field(default=None, metadata={
-        "help": "Encoder of the laser mode: a LaSER checkpoint (default: the embedded one)."})
-    basic_model: Optional[str] = field(default=None, metadata={
-        "help": "Encoder of the basic and rewrite modes: a LaSER checkpoint, a hub id or a sentence-transformers "
-                "model (e.g. all-minilm-l6-v2). Default: builtin:basic."})
-    latentrag_checkpoint: str = field(default_factory=default_latentrag_checkpoint, metadata={
-        "help": "The agent of the latentrag mode: a LatentRAG checkpoint folder (laser-rag train-latentrag writes "
-                f"one). Default: ${LATENTRAG_CHECKPOINT_ENV}, else builtin:latentrag, the shipped one.",
-        "show_default": False})
     concurrency: int = field(default=4, metadata={
         "help": "Requests served at once (answers still take turns on the CPU).", "min": 1})
     threads: Optional[int] = field(default=None, metadata={
@@ -64,18 +53,7 @@ class AppSettings:
     preload: bool = field(default=True, metadata={
         "help": "Load and warm up the models at start, so the first question is timed fairly."})
     generation: GenerationConfig = field(default_factory=GenerationConfig)
+    models: ModeSources = field(default_factory=ModeSources)
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser()
-
-    def encoder_source(self, chosen: ModePreset) -> str | None:
-        """The encoder the user picked for a mode (``--<mode>-model`` of the mode whose collection it searches),
-        or None for the preset's default."""
-        return getattr(self, f"{chosen.collection_mode.value}_model", None)
-
-    def agent_source(self, chosen: ModePreset) -> str | None:
-        """The agent checkpoint of a mode that answers with one (``--<mode>-checkpoint``, else the preset's
-        ``agent``); None for the other modes."""
-        if chosen.agent is None:
-            return None
-        return getattr(self, f"{chosen.mode.value}_checkpoint", None) or chosen.agent

@@ -85,11 +85,11 @@ def build_app(engine: Engine) -> gr.Blocks:
                                    f"{MAX_UPLOAD_BYTES // 2**20} MB): it is indexed and kept",
                              file_types=list(ACCEPTED_SUFFIXES), elem_id="upload", height=110, scale=2)
             upload_status = gr.Markdown(elem_id="upload-status", min_height=110)
-        modes = list(MODES)
+        modes = [chosen.name for chosen in MODES.values()]
         columns = {}
         with gr.Row(equal_height=False):
-            for mode, chosen in MODES.items():
-                columns[mode] = _column(chosen)
+            for chosen in MODES.values():
+                columns[chosen.name] = _column(chosen)
 
         inputs = [question, corpus, top_k, steps, hybrid, decode]
         demo.load(_describe_handler(engine), corpus, status, api_name=False)
@@ -102,9 +102,9 @@ def build_app(engine: Engine) -> gr.Blocks:
             event = event.then(_prepare_handler(engine), [question, corpus], status, api_name=False,
                                show_progress_on=[status])
             event = event.success(_mode_handler(engine, modes[0]), inputs, columns[modes[0]],
-                                  api_name=f"ask_{modes[0].value}")
+                                  api_name=f"ask_{modes[0]}")
             for mode in modes[1:]:
-                event = event.then(_mode_handler(engine, mode), inputs, columns[mode], api_name=f"ask_{mode.value}")
+                event = event.then(_mode_handler(engine, mode), inputs, columns[mode], api_name=f"ask_{mode}")
     return demo
 
 
@@ -115,7 +115,7 @@ def _choices(engine: Engine) -> list[tuple[str, str]]:
 def _column(chosen: ModePreset) -> list[gr.components.Component]:
     """A mode's column: answer, latency numbers, latency chart, hits (and the LLM's reasoning if it rewrites; an
     agent's retrieval steps in place of the hits)."""
-    name = chosen.mode.value
+    name = chosen.name
     with gr.Column(elem_id=f"column-{name}", min_width=280):
         note = f"\n\n*{AGENT_NOTE}*" if chosen.agent is not None else ""
         gr.Markdown(f"### {chosen.title}\n{chosen.description[:1].upper()}{chosen.description[1:]}.{note}")
@@ -172,7 +172,7 @@ def _mode_handler(engine: Engine, mode):
                                decode=bool(decode))
         return render(result)
 
-    run.__name__ = f"ask_{mode.value}"
+    run.__name__ = f"ask_{mode}"
     return run
 
 

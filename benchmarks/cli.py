@@ -16,6 +16,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from laser_rag._cli_options import mode_source_options
+from laser_rag.modes import ModeSources
 from laser_rag_benchmarks.retrievers import DEFAULT_MODES, DEPTH, EvalSettings, parse_modes  # light: no torch
 
 
@@ -60,8 +62,10 @@ def _command_line(context: typer.Context) -> str:
     return shlex.join(words)
 
 
+@mode_source_options(param="models", agents=False)
 def eval_(
     context: typer.Context,
+    models: ModeSources,
     data: Annotated[Optional[Path], typer.Option("--data", help="A BEIR directory: corpus.jsonl[.gz], queries.jsonl, "
                                                                 "qrels/<split>.tsv.")] = None,
     dataset: Annotated[Optional[str], typer.Option("--dataset", help="Or a shared set: scifact, strategyqa, hotpotqa, "
@@ -85,11 +89,6 @@ def eval_(
                                                                 "documents plus random distractors (seed 0) up to "
                                                                 "N documents (cheaper; not comparable with the full "
                                                                 "corpus).")] = None,
-    laser_model: Annotated[Optional[str], typer.Option("--laser-model", help="LaSER encoder for laser mode "
-                                                                             "(default: the embedded one).")] = None,
-    basic_model: Annotated[Optional[str], typer.Option(
-        "--basic-model", help="Encoder for basic/rewrite: a LaSER checkpoint or a sentence-transformers model "
-                              "(e.g. all-minilm-l6-v2). Default: builtin:basic.")] = None,
     llm: Annotated[Optional[str], typer.Option(help="The rewriter: an OpenAI-compatible URL or a local model "
                                                     "(default: SmolLM2).")] = None,
     llm_model: Annotated[str, typer.Option(help="Model name to request from an OpenAI-compatible server.")]
@@ -108,7 +107,7 @@ def eval_(
 
         settings = EvalSettings(
             k=k, num_thinking_steps=num_thinking_steps, max_queries=max_queries, max_length=max_length,
-            laser_model=laser_model, basic_model=basic_model, llm=llm, llm_model=llm_model,
+            models=models, llm=llm, llm_model=llm_model,
             rewrite_max_new_tokens=rewrite_max_new_tokens, batch_size=batch_size)
         loaded, license = _load_dataset(data, dataset, split)
         run_eval(loaded, modes, settings, max_docs=max_docs, out=out, license=license, cache_dir=cache_dir,

@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 
 from laser_rag.beir import RetrievalDataset
 from laser_rag.evaluation import judged_queries, score_queries, score_run
-from laser_rag_benchmarks.report import EvalReport, ModeResult, results_table
+from laser_rag_benchmarks.report import EvalReport, ModeFigures, results_table
 from laser_rag_benchmarks.retrievers import DEFAULT_MODES, EvalSettings, parse_modes, runners
 
 
@@ -135,7 +135,7 @@ def evaluate_modes(
     for mode in modes:
         runner = built[mode]
         per_query = score_queries(qrels, runs[mode], settings.metrics)
-        results.append(ModeResult(
+        results.append(ModeFigures(
             mode=mode,
             encoder=runner.encoder,
             fingerprint=runner.fingerprint,

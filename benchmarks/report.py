@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from laser_rag._util import atomic_write, markdown_table
-from laser_rag.modes import RetrievalMode
+from laser_rag.modes import ModeSources, RetrievalMode
 
 _HEADERS = {"ndcg_cut": "nDCG", "recall": "R", "recip_rank": "MRR"}
 
 
 @dataclass
-class ModeResult:
+class ModeFigures:
     """One mode's figures. ``latency_ms``: ``median``, ``p95``, ``mean`` of the whole query side;
     ``stages_ms``: the median of each stage (``rewrite_ms``, ``encode_ms``, ``search_ms``)."""
 
@@ -53,12 +53,12 @@ class EvalReport:
     num_docs: int
     num_queries: int
     settings: dict[str, Any]
-    results: list[ModeResult]
+    results: list[ModeFigures]
     environment: dict[str, Any] = field(default_factory=dict)
     license: str | None = None
     command: str | None = None
 
-    def result(self, mode: str) -> ModeResult | None:
+    def result(self, mode: str) -> ModeFigures | None:
         name = mode.value if isinstance(mode, RetrievalMode) else mode
         return next((r for r in self.results if r.mode == name), None)
 
@@ -79,7 +79,8 @@ class EvalReport:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EvalReport:
         data = {k: v for k, v in data.items() if k != "rewrite_laser_latency_ratio"}
-        data["results"] = [ModeResult(**r) for r in data["results"]]
+        data["results"] = [ModeFigures(**r) for r in data["results"]]
+        data["settings"] = _current_settings(data["settings"])
         return cls(**data)
 
     def save(self, path: str | Path) -> Path:
@@ -88,6 +89,16 @@ class EvalReport:
     @classmethod
     def load(cls, path: str | Path) -> EvalReport:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _current_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """Settings as `EvalSettings` names them now: reports written before the per-mode encoders moved into
+    ``models`` (`laser_rag.modes.ModeSources`) name them ``<mode>_model`` (``laser_model``, ``basic_model``)."""
+    old = [key for key in settings if key.endswith("_model") and key != "llm_model"]
+    if not old:
+        return settings
+    kept = {key: value for key, value in settings.items() if key not in old}
+    return {**kept, "models": dataclasses.asdict(ModeSources.from_options({key: settings[key] for key in old}))}
 
 
 def metric_header(metric: str) -> str:

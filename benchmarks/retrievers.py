@@ -19,26 +19,31 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from laser_rag.corpus import Document
 from laser_rag.llm import GenerationConfig
-from laser_rag.modes import HYBRID_SUFFIX, MODES, RetrievalMode, preset, split_hybrid
+from laser_rag.modes import HYBRID_SUFFIX, MODES, ModeSources, parse_mode_name, preset
 
 if TYPE_CHECKING:  # pragma: no cover
     from laser_rag.store import VectorCollection
 
 #: The two anchors evaluated beside the registered retrieval modes.
 BM25_MODE, MINILM_MODE = "bm25", "minilm"
-#: Every single-query mode, anchors first (the order of tables). An agent mode (latentrag) is not here: it answers
-#: questions in several retrieval steps, and `laser-rag eval-qa` (`laser_rag_benchmarks.qa_eval`) measures it.
-DEFAULT_MODES = (BM25_MODE, MINILM_MODE, *(mode.value for mode, chosen in MODES.items() if chosen.agent is None))
-AGENT_MODES = tuple(mode.value for mode, chosen in MODES.items() if chosen.agent is not None)
-#: The modes that have a hybrid variant (``<mode>+hybrid``): the dense ones.
-DENSE_MODES = tuple(mode for mode in DEFAULT_MODES if mode != BM25_MODE)
+
+
+def single_query_modes() -> tuple[str, ...]:
+    """Every single-query mode, anchors first (the order of tables): the registry's modes as they are now. An
+    agent mode (latentrag) is not here: it answers questions in several retrieval steps, and `laser-rag eval-qa`
+    (`laser_rag_benchmarks.qa_eval`) measures it."""
+    return (BM25_MODE, MINILM_MODE, *(chosen.name for chosen in MODES.values() if chosen.agent is None))
+
+
+#: The modes evaluated by default: `single_query_modes` when this module was imported.
+DEFAULT_MODES = single_query_modes()
 #: How deep each query's ranking goes (Recall@100 needs 100).
 DEPTH = 100
 #: The all-MiniLM-L6-v2 encoder's name for `laser_rag.encoders.load_encoder`.
@@ -48,14 +53,15 @@ MINILM_SOURCE = "all-minilm-l6-v2"
 def parse_modes(modes: str | Sequence[str | Enum]) -> list[str]:
     """``"bm25,laser,laser+hybrid"`` or ``["bm25", "laser"]`` -> mode names, in the order given, without repeats."""
     names = modes.split(",") if isinstance(modes, str) else [m.value if isinstance(m, Enum) else m for m in modes]
+    known = single_query_modes()
     parsed = []
     for name in filter(None, (name.strip().lower() for name in names)):
-        base, hybrid = split_hybrid(name)
-        if base in AGENT_MODES:
+        base, hybrid = parse_mode_name(name)
+        if base not in known and base in MODES:
             raise ValueError(f"{base} is a multi-step agent, not a single-query retriever: measure it with "
                              "laser-rag eval-qa")
-        if base not in (DENSE_MODES if hybrid else DEFAULT_MODES):
-            raise ValueError(f"unknown mode {name!r}; expected some of {', '.join(DEFAULT_MODES)}, or a dense mode "
+        if base not in known or (hybrid and base == BM25_MODE):  # BM25 is the lexical side already
+            raise ValueError(f"unknown mode {name!r}; expected some of {', '.join(known)}, or a dense mode "
                              f"with {HYBRID_SUFFIX} (e.g. laser{HYBRID_SUFFIX})")
         parsed.append(name)
     if not parsed:
@@ -69,17 +75,17 @@ class EvalSettings:
 
     #: The cut-off of nDCG, Recall and MRR (Recall@100 is always reported).
     k: int = 10
-    #: K for laser-mode queries (the per-query knob of `Retriever.retrieve`); None = the encoder's own K.
+    #: K for the queries of the modes that think (laser: the per-query knob of `Retriever.retrieve`); None = the
+    #: encoder's own K.
     #: Documents are always encoded with the encoder's own settings.
     num_thinking_steps: int | None = None
     #: Evaluate only the first N judged queries (in the dataset's order).
     max_queries: int | None = None
     #: Token limit of the LaSER encoders (queries and documents); None = the checkpoint's own.
     max_length: int | None = None
-    #: Encoder of laser mode, and of basic (which rewrite shares); None = the mode preset's (`laser_rag.modes`).
-    #: Anything `laser_rag.encoders.load_encoder` accepts.
-    laser_model: str | None = None
-    basic_model: str | None = None
+    #: The encoder picked per mode (by the mode whose collection it searches: basic's serves rewrite too); unset =
+    #: the mode preset's (`laser_rag.modes`). Anything `laser_rag.encoders.load_encoder` accepts.
+    models: ModeSources = field(default_factory=ModeSources)
     #: The rewriter: anything `laser_rag.llm.as_llm` accepts as a string (None = local SmolLM2-135M-Instruct).
     llm: str | None = None
     llm_model: str = "default"
@@ -102,9 +108,8 @@ class EvalSettings:
                                     f"recip_rank@{self.k}")))
 
     def encoder_source(self, mode: str) -> str | None:
-        """The encoder the user chose for ``mode`` (by the mode whose collection it searches), else None."""
-        chosen = {RetrievalMode.LASER: self.laser_model, RetrievalMode.BASIC: self.basic_model}
-        return chosen.get(preset(split_hybrid(mode)[0]).collection_mode)
+        """The encoder the user chose for ``mode`` (or its hybrid variant), else None."""
+        return self.models.encoder(parse_mode_name(mode)[0])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -117,7 +122,7 @@ def mode_encoder(mode: str, settings: EvalSettings | None = None):
     from laser_rag.retrieval import encoder_for
 
     settings = settings or EvalSettings()
-    mode = split_hybrid(mode)[0]
+    mode = parse_mode_name(mode)[0]
     if mode == MINILM_MODE:
         return load_encoder(MINILM_SOURCE)
     encoder = encoder_for(mode, settings.encoder_source(mode))
@@ -169,10 +174,10 @@ def build_retriever(mode: str, documents: Sequence[Document], settings: EvalSett
     one) over ``documents``, in an in-memory Qdrant collection (`memory_collection`). Encoders and rewriter follow
     ``settings``. Pass the same ``collections`` dict to several calls to let modes with the same encoder share one
     collection (a hybrid mode adds the sparse vectors to it in place: `VectorCollection.enable_hybrid`)."""
-    from laser_rag.retrieval import Retriever
+    from laser_rag.retrieval import RetrievalOptions, Retriever
 
     mode, settings = parse_modes([mode])[0], settings or EvalSettings()
-    base, hybrid = split_hybrid(mode)
+    base, hybrid = parse_mode_name(mode)
     if base == BM25_MODE:
         raise ValueError("bm25 is not a dense mode: use laser_rag.bm25.BM25")
     encoder = mode_encoder(mode, settings)
@@ -183,16 +188,20 @@ def build_retriever(mode: str, documents: Sequence[Document], settings: EvalSett
                                              progress=progress, hybrid=hybrid)
     elif hybrid and not collections[key].collection.hybrid:
         collections[key].collection.enable_hybrid()
-    rewriter = _rewriter(settings) if base != MINILM_MODE and preset(base).rewrites else None
-    return Retriever(collections[key].collection, encoder, rewriter, k=DEPTH, mode=mode, hybrid=hybrid)
+    rewriter = _rewriter(base, settings) if base != MINILM_MODE else None
+    return Retriever(collections[key].collection, encoder, rewriter, mode=base,
+                     options=RetrievalOptions(k=DEPTH, hybrid=hybrid))
 
 
-def _rewriter(settings: EvalSettings):
+def _rewriter(mode: str, settings: EvalSettings):
+    """The preset's rewriter on the settings' LLM (None, and no LLM loaded, for a mode that does not rewrite)."""
+    if not preset(mode).rewrites:
+        return None
     from laser_rag.llm import as_llm
-    from laser_rag.retrieval import QueryRewriter
+    from laser_rag.retrieval import rewriter_for
 
-    return QueryRewriter(as_llm(settings.llm, model=settings.llm_model),
-                         max_new_tokens=settings.rewrite_max_new_tokens)
+    return rewriter_for(mode, as_llm(settings.llm, model=settings.llm_model),
+                        generation=GenerationConfig(rewrite_max_new_tokens=settings.rewrite_max_new_tokens))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -228,9 +237,10 @@ class _RetrieverRunner:
             stem = "stemmed" if retriever.sparse.config.stemmed else "not stemmed"
             from laser_rag.store import fusion_query
 
-            fusion = retriever.fusion.upper()
-            query = fusion_query(retriever.fusion, rrf_k=retriever.rrf_k, weights=retriever.fusion_weights)
-            if retriever.fusion == "rrf":  # the rank constant and weights Qdrant is sent, defaults resolved
+            options = retriever.options
+            fusion = options.fusion.upper()
+            query = fusion_query(options.fusion, rrf_k=options.rrf_k, weights=options.fusion_weights)
+            if options.fusion == "rrf":  # the rank constant and weights Qdrant is sent, defaults resolved
                 fusion += f" k={query.rrf.k}"
                 if query.rrf.weights:
                     fusion += " weights (dense, sparse) {:g}, {:g}".format(*query.rrf.weights)
@@ -256,7 +266,9 @@ def runners(modes: Sequence[str], documents: Sequence[Document], settings: EvalS
             continue
         retriever = build_retriever(mode, documents, settings, cache_dir=cache_dir, progress=progress,
                                     collections=collections)
-        steps = settings.num_thinking_steps if split_hybrid(mode)[0] == RetrievalMode.LASER.value else None
+        base = parse_mode_name(mode)[0]
+        thinks = base in MODES and preset(base).thinks and retriever.encoder.supports_thinking_steps
+        steps = settings.num_thinking_steps if thinks else None
         indexed = collections[(retriever.encoder.fingerprint, retriever.encoder.max_length)]
         built[mode] = _RetrieverRunner(retriever, indexed, steps)
     return built

@@ -1,5 +1,6 @@
 """Typer options generated from a dataclass, so a setting is declared once (its type, default and help live on the
-dataclass field) and every command that takes it stays in step. Used through `laser_rag.cli.dataclass_options`."""
+dataclass field) and every command that takes it stays in step. Used through `laser_rag.cli.dataclass_options`;
+`mode_source_options` generates the per-mode options from the registry (`laser_rag.modes.source_fields`)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def dataclass_options(cls: type, *, param: str, include: Collection[str] | None 
     """Decorate a typer command: one ``--field-name`` option per init field of the dataclass ``cls`` (all of them,
     or those in ``include``, minus ``exclude``), and the command is called with ``cls(**values)`` as its ``param``
     argument. A field's default is the option's default; its ``metadata`` entries that are `typer.Option` keywords
-    (``help``, ``min``, ``max``, ``envvar``, ...) are passed on. Fields left out keep the dataclass default.
+    (``help``, ``min``, ``max``, ``envvar``, ...) are passed on, and ``flags`` replaces the option's
+    names (e.g. ``("-k", "--top-k")``). Fields left out keep the dataclass default.
 
     Example::
 
@@ -55,11 +57,31 @@ def dataclass_options(cls: type, *, param: str, include: Collection[str] | None 
     return decorate
 
 
+def mode_source_options(*, param: str, agents: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a typer command with the per-mode options of the registry (``--<mode>-model`` for each mode that
+    owns a collection, and ``--<mode>-checkpoint`` for each agent mode when ``agents``:
+    `laser_rag.modes.source_fields`); the command is called with a `laser_rag.modes.ModeSources` as its ``param``
+    argument. The options are those of the modes registered when the command is defined."""
+    from laser_rag.modes import ModeSources, source_fields
+
+    options = dataclasses.make_dataclass("ModeSourceOptions", source_fields(agents=agents), frozen=True)
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(command)
+        def convert(*args: Any, **kwargs: Any) -> Any:
+            kwargs[param] = ModeSources.from_options(dataclasses.asdict(kwargs[param]))
+            return command(*args, **kwargs)
+
+        return dataclass_options(options, param=param)(convert)
+
+    return decorate
+
+
 def _option(field: dataclasses.Field, annotation: Any) -> Any:
     keywords = {key: value for key, value in field.metadata.items() if key in _OPTION_KEYWORDS}
     flag = field.name.replace("_", "-")
     declaration = f"--{flag}/--no-{flag}" if annotation is bool else f"--{flag}"  # a bool can be turned off too
-    return typer.Option(declaration, **keywords)
+    return typer.Option(*field.metadata.get("flags", (declaration,)), **keywords)
 
 
 def _default(field: dataclasses.Field) -> Any:

@@ -2,8 +2,10 @@
 
 Each command is a small function that parses options and delegates to a module (`laser_rag.retrieval`,
 `laser_rag.rag`, `laser_rag.store`); heavy imports happen inside the commands, so ``laser-rag --help`` is fast.
-The ``--mode`` choices and the per-mode ``--<mode>-model`` options come from the registry (`laser_rag.modes`); the
-generation options from `laser_rag.llm.GenerationConfig` (`dataclass_options`).
+The ``--mode`` choices and the per-mode ``--<mode>-model`` / ``--<mode>-checkpoint`` options come from the registry
+(`laser_rag.modes`: the modes registered when this module is imported); the store options from `StoreOptions`, the
+query options that search and ask share from `QueryOptions`, the generation options from
+`laser_rag.llm.GenerationConfig` (all through `dataclass_options`).
 
     laser-rag index notes/ --corpus notes                  # embedded Qdrant under the user data dir
     laser-rag search "how do I rotate the logs?" --corpus notes -k 5
@@ -30,16 +32,17 @@ import json
 import sys
 import warnings
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import typer
 
-from laser_rag._cli_options import dataclass_options
+from laser_rag._cli_options import dataclass_options, mode_source_options
 from laser_rag.errors import CollectionNotFoundError, LaserRagError
 from laser_rag.llm import GenerationConfig
-from laser_rag.modes import MODES, ModePreset, RetrievalMode, preset
+from laser_rag.modes import MODES, ModePreset, ModeSources, RetrievalMode, preset
 
 #: The entry-point group of plugin commands.
 PLUGIN_GROUP = "laser_rag.commands"
@@ -48,50 +51,60 @@ app = typer.Typer(help="RAG with LaSER latent-thinking embeddings over Qdrant.",
                   pretty_exceptions_enable=False)
 
 
-def _modes_help() -> str:
-    return "; ".join(f"{p.mode.value}: {p.description}" for p in MODES.values())
+#: The ``--mode`` choices: the modes registered when this module is imported.
+ModeName = Literal[tuple(chosen.name for chosen in MODES.values())]
 
 
-def _encoder_sources() -> type:
-    """A dataclass with one ``<mode>_model`` field per mode that owns a collection (the modes that search it share
-    it): the CLI's ``--basic-model`` / ``--laser-model``, generated from the registry."""
-    fields = []
-    for mode, chosen in MODES.items():
-        if chosen.collection_mode is not mode:
-            continue
-        users = ", ".join(m.value for m, p in MODES.items() if p.collection_mode is mode)
-        help_text = (f"Encoder for --mode {users}: a LaSER checkpoint, a hub id or a sentence-transformers model "
-                     f"(e.g. all-minilm-l6-v2). Default: {chosen.encoder}.")
-        fields.append((f"{mode.value}_model", Optional[str], dataclasses.field(default=None,
-                                                                               metadata={"help": help_text})))
-    return dataclasses.make_dataclass("EncoderSources", fields, frozen=True)
+@dataclass(frozen=True)
+class StoreOptions:
+    """Which Qdrant store a command works on (``--qdrant-path``, ``--qdrant-url``, ``--api-key``)."""
+
+    qdrant_path: Optional[Path] = field(default=None, metadata={
+        "help": "Embedded Qdrant folder (default: the user data dir, or $LASER_RAG_QDRANT_PATH)."})
+    qdrant_url: Optional[str] = field(default=None, metadata={
+        "help": "A Qdrant server or cluster instead of the embedded store.", "envvar": "LASER_RAG_QDRANT_URL"})
+    api_key: Optional[str] = field(default=None, metadata={"help": "Qdrant API key.", "envvar": "QDRANT_API_KEY"})
+
+    def connect(self):
+        """The Qdrant client (`laser_rag.store.connect`)."""
+        from laser_rag import store
+
+        return store.connect(self.qdrant_path, url=self.qdrant_url, api_key=self.api_key)
 
 
-EncoderSources = _encoder_sources()
+@dataclass(frozen=True)
+class QueryOptions:
+    """What ``search`` and ``ask`` share (``index`` takes the first three): the mode, the collection, and how the
+    query is read and searched."""
 
-ModeOpt = Annotated[RetrievalMode, typer.Option("--mode", "-m", help=_modes_help())]
-CorpusOpt = Annotated[Optional[str], typer.Option("--corpus", help="Corpus name; the collection is "
-                                                                   "<corpus>-<encoder label>.")]
+    mode: ModeName = field(default=RetrievalMode.LASER.value, metadata={
+        "flags": ("--mode", "-m"),
+        "help": "; ".join(f"{chosen.name}: {chosen.description}" for chosen in MODES.values())})
+    corpus: Optional[str] = field(default=None, metadata={
+        "help": "Corpus name; the collection is <corpus>-<encoder label>."})
+    collection: Optional[str] = field(default=None, metadata={"help": "Exact collection name (overrides --corpus)."})
+    steps: Optional[int] = field(default=None, metadata={
+        "help": "K latent steps for this query (a LaSER encoder, no rewriting).", "min": 1})
+    instruction: Optional[str] = field(default=None, metadata={
+        "help": "Task instruction for the query (default: the encoder's own)."})
+    llm: Optional[str] = field(default=None, metadata={
+        "help": "An OpenAI-compatible URL (vLLM, llama.cpp, Ollama) or a local model (default: "
+                "SmolLM2-135M-Instruct)."})
+    llm_model: str = field(default="default", metadata={
+        "help": "Model name to request from an OpenAI-compatible server."})
+    as_json: bool = field(default=False, metadata={"flags": ("--json",), "help": "Print JSON instead of text."})
+    hybrid: bool = field(default=False, metadata={
+        "flags": ("--hybrid",), "help": "Hybrid search: fuse the dense ranking with BM25 over the collection's sparse "
+                                        "vectors (index with --hybrid, or run `laser-rag upgrade-hybrid` once)."})
+
+    @property
+    def preset(self) -> ModePreset:
+        return preset(self.mode)
+
+
 CollectionOpt = Annotated[Optional[str], typer.Option("--collection", help="Exact collection name (overrides "
                                                                            "--corpus).")]
-PathOpt = Annotated[Optional[Path], typer.Option("--qdrant-path", help="Embedded Qdrant folder (default: the user "
-                                                                       "data dir, or $LASER_RAG_QDRANT_PATH).")]
-UrlOpt = Annotated[Optional[str], typer.Option("--qdrant-url", envvar="LASER_RAG_QDRANT_URL",
-                                               help="A Qdrant server or cluster instead of the embedded store.")]
-ApiKeyOpt = Annotated[Optional[str], typer.Option("--api-key", envvar="QDRANT_API_KEY", help="Qdrant API key.")]
 KOpt = Annotated[int, typer.Option("-k", "--top-k", min=1, help="How many passages to retrieve.")]
-StepsOpt = Annotated[Optional[int], typer.Option("--steps", min=1, help="K latent steps for this query (a LaSER "
-                                                                        "encoder, no rewriting).")]
-InstructionOpt = Annotated[Optional[str], typer.Option("--instruction", help="Task instruction for the query "
-                                                                             "(default: the encoder's own).")]
-LlmOpt = Annotated[Optional[str], typer.Option("--llm", help="An OpenAI-compatible URL (vLLM, llama.cpp, Ollama) "
-                                                             "or a local model (default: SmolLM2-135M-Instruct).")]
-LlmModelOpt = Annotated[str, typer.Option("--llm-model", help="Model name to request from an OpenAI-compatible "
-                                                              "server.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-HybridOpt = Annotated[bool, typer.Option("--hybrid", help="Hybrid search: fuse the dense ranking with BM25 over the "
-                                                          "collection's sparse vectors (index with --hybrid, or run "
-                                                          "`laser-rag upgrade-hybrid` once).")]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -136,33 +149,28 @@ def _announce() -> None:
     typer.echo(f"laser-rag: {_models.runtime_summary()}", err=True)
 
 
-def _open(mode: RetrievalMode, models, corpus: str | None, collection: str | None, qdrant_path: Path | None,
-          qdrant_url: str | None, api_key: str | None, *, k: int = 10, create: bool = False, recreate: bool = False,
-          llm: str | None = None, llm_model: str = "default", generation: GenerationConfig | None = None,
-          hybrid: bool = False, embed_url: str | None = None):
+def _open(query: QueryOptions, where: StoreOptions, models: ModeSources, *, k: int = 10, create: bool = False,
+          recreate: bool = False, generation: GenerationConfig | None = None, embed_url: str | None = None):
     """The retriever of a command: connect (a dead server fails before any model loads), announce, load the
     encoder (or reach the embeddings service at ``embed_url``), then the rewriter's LLM if the preset rewrites."""
-    from laser_rag import store
-    from laser_rag.retrieval import encoder_for, open_retriever
+    from laser_rag.retrieval import RetrievalOptions, encoder_for, open_retriever
 
-    chosen = preset(mode)
-    client = store.connect(qdrant_path, url=qdrant_url, api_key=api_key)
+    chosen = query.preset
+    client = where.connect()
     _announce()
     if embed_url:
         from laser_rag.encoders.remote import RemoteEncoder
 
         encoder = RemoteEncoder(embed_url)
     else:
-        encoder = encoder_for(chosen.mode, _source(models, chosen))
-    if collection is None and corpus is None:
+        encoder = encoder_for(chosen.mode, models.encoder(chosen))
+    collection = query.collection
+    if collection is None and query.corpus is None:
         collection = _only_collection(client, encoder.label)
-    rewriter = _rewriter(chosen, llm, llm_model, generation or GenerationConfig())
-    return open_retriever(chosen.mode, corpus or "default", client=client, encoder=encoder, llm=rewriter,
-                          collection=collection, create=create, recreate=recreate, k=k, hybrid=hybrid)
-
-
-def _source(models, chosen: ModePreset) -> str | None:
-    return getattr(models, f"{chosen.collection_mode.value}_model")
+    generation = generation or GenerationConfig()
+    return open_retriever(chosen.mode, query.corpus or "default", client=client, encoder=encoder,
+                          llm=_rewriter(chosen, query, generation), collection=collection, create=create,
+                          recreate=recreate, options=RetrievalOptions(k=k, hybrid=query.hybrid))
 
 
 def _only_collection(client, label: str) -> str:
@@ -177,15 +185,14 @@ def _only_collection(client, label: str) -> str:
                              "--corpus or --collection", param_hint="--corpus")
 
 
-def _rewriter(chosen: ModePreset, llm: str | None, llm_model: str, generation: GenerationConfig):
-    """The preset's query rewriter (None for a mode that does not rewrite)."""
+def _rewriter(chosen: ModePreset, query: QueryOptions, generation: GenerationConfig):
+    """The preset's query rewriter on the command's LLM (None for a mode that does not rewrite: no LLM loads)."""
     if not chosen.rewrites:
         return None
     from laser_rag.llm import as_llm
-    from laser_rag.retrieval import QueryRewriter
+    from laser_rag.retrieval import rewriter_for
 
-    return QueryRewriter(as_llm(llm, model=llm_model, config=generation),
-                         max_new_tokens=generation.rewrite_max_new_tokens)
+    return rewriter_for(chosen, as_llm(query.llm, model=query.llm_model, config=generation), generation=generation)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -193,17 +200,15 @@ def _rewriter(chosen: ModePreset, llm: str | None, llm_model: str, generation: G
 
 
 @app.command()
-@dataclass_options(EncoderSources, param="models")
+@dataclass_options(StoreOptions, param="where")
+@dataclass_options(QueryOptions, param="query", include=("mode", "corpus", "collection"))
+@mode_source_options(param="models", agents=False)
 def index(
     path: Annotated[Path, typer.Argument(exists=True, help="A BEIR directory, a .jsonl file, or a folder of "
                                                            ".txt/.md files.")],
     models: Any,
-    mode: ModeOpt = RetrievalMode.LASER,
-    corpus: CorpusOpt = None,
-    collection: CollectionOpt = None,
-    qdrant_path: PathOpt = None,
-    qdrant_url: UrlOpt = None,
-    api_key: ApiKeyOpt = None,
+    query: Any,
+    where: Any,
     batch_size: Annotated[int, typer.Option(min=1, help="Documents encoded and stored per step.")] = 64,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Index only the first N documents.")] = None,
     chunk: Annotated[Optional[bool], typer.Option("--chunk/--no-chunk", help="Split documents longer than the "
@@ -222,10 +227,10 @@ def index(
         from laser_rag.corpus import is_beir_directory, load_corpus
 
         documents = load_corpus(path)[:limit]
-        name = corpus or (path.stem if path.is_file() else path.resolve().name)
-        chosen = preset(mode)  # a mode that searches another's collection indexes that one
-        retriever = _open(chosen.collection_mode, models, name, collection, qdrant_path, qdrant_url, api_key,
-                          create=True, recreate=recreate, hybrid=hybrid, embed_url=embed_url)
+        name = query.corpus or (path.stem if path.is_file() else path.resolve().name)
+        # a mode that searches another's collection indexes that one
+        owner = dataclasses.replace(query, mode=query.preset.owner.name, corpus=name, hybrid=hybrid)
+        retriever = _open(owner, where, models, create=True, recreate=recreate, embed_url=embed_url)
         split = chunk if chunk is not None else not is_beir_directory(path)
         report = retriever.index(documents, batch_size=batch_size, chunk=split, progress=True)
         typer.echo(f"{retriever.collection.name}: {report.added} added, {report.skipped} already there, "
@@ -237,31 +242,22 @@ def index(
 
 @app.command()
 @dataclass_options(GenerationConfig, param="generation", include=("time_limit", "rewrite_max_new_tokens"))
-@dataclass_options(EncoderSources, param="models")
+@dataclass_options(StoreOptions, param="where")
+@dataclass_options(QueryOptions, param="query")
+@mode_source_options(param="models", agents=False)
 def search(
-    query: Annotated[str, typer.Argument(help="What to look for.")],
+    text: Annotated[str, typer.Argument(metavar="QUERY", help="What to look for.")],
     models: Any,
+    query: Any,
+    where: Any,
     generation: Any,
-    mode: ModeOpt = RetrievalMode.LASER,
-    corpus: CorpusOpt = None,
-    collection: CollectionOpt = None,
     k: KOpt = 5,
-    steps: StepsOpt = None,
-    instruction: InstructionOpt = None,
-    qdrant_path: PathOpt = None,
-    qdrant_url: UrlOpt = None,
-    api_key: ApiKeyOpt = None,
-    llm: LlmOpt = None,
-    llm_model: LlmModelOpt = "default",
-    as_json: JsonOpt = False,
-    hybrid: HybridOpt = False,
 ) -> None:
     """Show the passages a query retrieves, with scores and stage timings."""
     def body():
-        retriever = _open(mode, models, corpus, collection, qdrant_path, qdrant_url, api_key, k=k, llm=llm,
-                          llm_model=llm_model, generation=generation, hybrid=hybrid)
-        result = retriever.retrieve(query, instruction=instruction, num_thinking_steps=steps)
-        if as_json:
+        retriever = _open(query, where, models, k=k, generation=generation)
+        result = retriever.retrieve(text, instruction=query.instruction, num_thinking_steps=query.steps)
+        if query.as_json:
             typer.echo(json.dumps(dataclasses.asdict(result), ensure_ascii=False, indent=2))
             return
         if result.rationale:
@@ -274,48 +270,36 @@ def search(
 
 @app.command()
 @dataclass_options(GenerationConfig, param="generation")
-@dataclass_options(EncoderSources, param="models")
+@dataclass_options(StoreOptions, param="where")
+@dataclass_options(QueryOptions, param="query")
+@mode_source_options(param="models")
 def ask(
     question: Annotated[str, typer.Argument(help="The question.")],
     models: Any,
+    query: Any,
+    where: Any,
     generation: Any,
-    mode: ModeOpt = RetrievalMode.LASER,
-    corpus: CorpusOpt = None,
-    collection: CollectionOpt = None,
     k: KOpt = 4,
-    steps: StepsOpt = None,
-    instruction: InstructionOpt = None,
-    qdrant_path: PathOpt = None,
-    qdrant_url: UrlOpt = None,
-    api_key: ApiKeyOpt = None,
-    llm: LlmOpt = None,
-    llm_model: LlmModelOpt = "default",
-    as_json: JsonOpt = False,
-    hybrid: HybridOpt = False,
-    agent_checkpoint: Annotated[Optional[str], typer.Option(
-        "--agent-checkpoint", help="A trained LatentRAG checkpoint folder for --mode latentrag (default: the "
-                                   "shipped one).")] = None,
-    decode: Annotated[bool, typer.Option("--decode", help="--mode latentrag: decode the latent thoughts and "
-                                                          "subqueries into text.")] = False,
+    decode: Annotated[bool, typer.Option("--decode", help="An agent mode (latentrag): decode the latent thoughts "
+                                                          "and subqueries into text.")] = False,
 ) -> None:
-    """Answer a question from the top-k passages, with per-stage timings. ``--mode latentrag``: the multi-step
-    LatentRAG agent answers (its checkpoint's own top-k and step cap; ``--decode`` shows its latent thoughts)."""
+    """Answer a question from the top-k passages, with per-stage timings. An agent mode (``--mode latentrag``):
+    the multi-step agent answers (its checkpoint's own top-k and step cap; ``--decode`` shows its latent
+    thoughts)."""
     def body():
         from laser_rag.llm import as_llm
         from laser_rag.rag import RAG
 
-        if preset(mode).agent:
-            _ask_agent(question, preset(mode), models, corpus, collection, qdrant_path, qdrant_url, api_key,
-                       checkpoint=agent_checkpoint, decode=decode, as_json=as_json,
-                       unused={"--steps": steps, "--instruction": instruction, "--hybrid": hybrid or None})
+        if query.preset.agent is not None:
+            _ask_agent(question, query, where, models, decode=decode)
             return
-        retriever = _open(mode, models, corpus, collection, qdrant_path, qdrant_url, api_key, k=k, llm=llm,
-                          llm_model=llm_model, generation=generation, hybrid=hybrid)
+        retriever = _open(query, where, models, k=k, generation=generation)
         rewriter = retriever.rewriter  # the rewriter's LLM also answers
-        generator = rewriter.llm if rewriter is not None else as_llm(llm, model=llm_model, config=generation)
+        generator = rewriter.llm if rewriter is not None else as_llm(query.llm, model=query.llm_model,
+                                                                     config=generation)
         answer = RAG(retriever, generator, k=k, generation=generation).ask(
-            question, instruction=instruction, num_thinking_steps=steps)
-        if as_json:
+            question, instruction=query.instruction, num_thinking_steps=query.steps)
+        if query.as_json:
             typer.echo(json.dumps(dataclasses.asdict(answer), ensure_ascii=False, indent=2))
             return
         typer.echo(answer.text or "(empty answer)")
@@ -326,25 +310,27 @@ def ask(
     run_command(body)
 
 
-def _ask_agent(question: str, chosen: ModePreset, models, corpus, collection, qdrant_path, qdrant_url, api_key, *,
-               checkpoint: str | None, decode: bool, as_json: bool, unused: dict) -> None:
-    from laser_rag import store
+def _ask_agent(question: str, query: QueryOptions, where: StoreOptions, models: ModeSources, *,
+               decode: bool) -> None:
     from laser_rag.latentrag import open_agent
 
+    chosen = query.preset
+    unused = {"--steps": query.steps, "--instruction": query.instruction, "--hybrid": query.hybrid or None}
     given = [name for name, value in unused.items() if value is not None]
     if given:
-        raise typer.BadParameter(f"{', '.join(given)} cannot apply to --mode {chosen.mode.value}: the agent "
+        raise typer.BadParameter(f"{', '.join(given)} cannot apply to --mode {chosen.name}: the agent "
                                  "writes its own latent subqueries")
-    client = store.connect(qdrant_path, url=qdrant_url, api_key=api_key)
+    client = where.connect()
     _announce()
-    if collection is None and corpus is None:
+    collection = query.collection
+    if collection is None and query.corpus is None:
         from laser_rag.retrieval import encoder_for
 
-        collection = _only_collection(client, encoder_for(chosen.mode, _source(models, chosen)).label)
-    agent = open_agent(corpus or "default", client=client, checkpoint=checkpoint or chosen.agent,
+        collection = _only_collection(client, encoder_for(chosen.mode, models.encoder(chosen)).label)
+    agent = open_agent(query.corpus or "default", client=client, checkpoint=models.agent(chosen),
                        collection=collection, decode=decode)
     answer = agent.ask(question)
-    if as_json:
+    if query.as_json:
         typer.echo(json.dumps(dataclasses.asdict(answer), ensure_ascii=False, indent=2))
         return
     typer.echo(answer.text or "(empty answer)")
@@ -359,16 +345,13 @@ def _ask_agent(question: str, chosen: ModePreset, models, corpus, collection, qd
 
 
 @app.command()
-def collections(
-    qdrant_path: PathOpt = None,
-    qdrant_url: UrlOpt = None,
-    api_key: ApiKeyOpt = None,
-) -> None:
+@dataclass_options(StoreOptions, param="where")
+def collections(where: Any) -> None:
     """List the collections of a Qdrant store with their encoder and size."""
     def body():
         from laser_rag import store
 
-        client = store.connect(qdrant_path, url=qdrant_url, api_key=api_key)
+        client = where.connect()
         for item in sorted(client.get_collections().collections, key=lambda c: c.name):
             info = store.recorded(client, item.name) or {}
             sparse = info.get("sparse") or {}
@@ -380,13 +363,12 @@ def collections(
 
 
 @app.command("upgrade-hybrid")
+@dataclass_options(StoreOptions, param="where")
 def upgrade_hybrid(
+    where: Any,
     corpus: Annotated[Optional[str], typer.Option("--corpus", help="Upgrade every laser_rag collection of this "
                                                   "corpus (one per encoder).")] = None,
     collection: CollectionOpt = None,
-    qdrant_path: PathOpt = None,
-    qdrant_url: UrlOpt = None,
-    api_key: ApiKeyOpt = None,
 ) -> None:
     """Add BM25 sparse vectors to existing collections, for --hybrid (no dense vector is re-encoded; safe to
     interrupt and run again)."""
@@ -395,7 +377,7 @@ def upgrade_hybrid(
 
         if (corpus is None) == (collection is None):
             raise typer.BadParameter("pass exactly one of --corpus and --collection", param_hint="--collection")
-        client = store.connect(qdrant_path, url=qdrant_url, api_key=api_key)
+        client = where.connect()
         names = [collection] if collection is not None else _corpus_collections(client, corpus)
         for name in names:
             opened = store.VectorCollection.open_existing(client, name)

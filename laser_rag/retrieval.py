@@ -9,10 +9,10 @@ The named modes (`laser_rag.modes.MODES`) are presets of these parts; `open_retr
 its own collection, ``<corpus>-<encoder label>`` (``rewrite`` searches ``basic``'s), and the collection's recorded
 fingerprint is checked.
 
-``hybrid=True`` (any mode) also matches the query's words against the collection's sparse BM25 vectors and fuses
-both rankings in Qdrant (`laser_rag.store.VectorCollection.search_hybrid`); the mode is then reported as
-``<mode>+hybrid`` and the timings gain ``sparse_ms``. The collection must have been indexed hybrid (or upgraded with
-``laser-rag upgrade-hybrid``), else `HybridNotEnabledError`.
+``RetrievalOptions(hybrid=True)`` (any mode) also matches the query's words against the collection's sparse BM25
+vectors and fuses both rankings in Qdrant (`laser_rag.store.VectorCollection.search_hybrid`); the mode is then
+reported as ``<mode>+hybrid`` and the timings gain ``sparse_ms``. The collection must have been indexed hybrid (or
+upgraded with ``laser-rag upgrade-hybrid``), else `HybridNotEnabledError`.
 
 Example::
 
@@ -23,7 +23,7 @@ Example::
     result.hits[0].title, result.timings                         # {'rewrite_ms': 0.0, 'encode_ms': .., 'search_ms': ..}
 
     store.VectorCollection.open_existing(client, retriever.collection.name).enable_hybrid()   # once, no re-encoding
-    hybrid = open_retriever("laser", "pydoc", client=client, hybrid=True)   # dense + BM25, fused in Qdrant
+    hybrid = open_retriever("laser", "pydoc", client=client, options=RetrievalOptions(hybrid=True))  # + BM25
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from laser_rag.errors import (
     StoreError,
 )
 from laser_rag.llm import GenerationConfig, as_llm
-from laser_rag.modes import HYBRID_SUFFIX, RetrievalMode, preset
+from laser_rag.modes import ModePreset, RetrievalMode, mode_name, preset
 from laser_rag.store import Hit, IndexReport, VectorCollection
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -94,6 +94,24 @@ class QueryRewriter:
         return rationale
 
 
+@dataclass(frozen=True)
+class RetrievalOptions:
+    """How a `Retriever` searches: ``k`` hits (the default of each `Retriever.retrieve`); ``hybrid=True`` fuses
+    dense and sparse (BM25) candidates with ``fusion`` (``"dbsf"``, the default, or ``"rrf"`` with its rank
+    constant ``rrf_k`` and ``fusion_weights`` = (dense, sparse): see `laser_rag.store.VectorCollection.search_hybrid`).
+    A bad combination fails here, not per query."""
+
+    k: int = 10
+    hybrid: bool = False
+    fusion: str = _store.DEFAULT_FUSION
+    rrf_k: int | None = None
+    fusion_weights: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        _checks.positive_int(self.k, "k")
+        _check_fusion(self.fusion, self.rrf_k, self.fusion_weights)
+
+
 @dataclass
 class Retrieval:
     """What one query retrieved, and how long each stage took (ms): ``rewrite_ms`` (0 without a rewriter),
@@ -108,31 +126,26 @@ class Retrieval:
 
 
 class Retriever:
-    """Retrieves from one collection with one encoder, optionally after a `QueryRewriter`.
+    """Retrieves from one collection with one encoder, optionally after a `QueryRewriter`, as ``options`` say
+    (`RetrievalOptions`: top-k, hybrid, fusion).
 
-    ``mode`` is the name reported in each `Retrieval` (default: ``"rewrite"`` with a rewriter, else the encoder's
-    label; ``+hybrid`` appended when hybrid). ``hybrid=True`` fuses dense and sparse (BM25) candidates with
-    ``fusion`` (``"dbsf"``, the default, or ``"rrf"`` with its rank constant ``rrf_k`` and ``fusion_weights`` =
-    (dense, sparse): see `laser_rag.store.VectorCollection.search_hybrid`); the collection must hold sparse
-    vectors (`HybridNotEnabledError` otherwise, raised here). Build one with `open_retriever`, or from parts here.
+    ``mode`` names the mode reported in each `Retrieval` (default: ``"rewrite"`` with a rewriter, else the
+    encoder's label); a hybrid retriever reports ``<mode>+hybrid`` (`laser_rag.modes.mode_name`). A hybrid one needs
+    a collection that holds sparse vectors (`HybridNotEnabledError` otherwise, raised here). Build one with
+    `open_retriever`, or from parts here.
     """
 
     def __init__(self, collection: VectorCollection, encoder: BaseEncoder, rewriter: QueryRewriter | None = None,
-                 *, k: int = 10, mode: str | None = None, hybrid: bool = False,
-                 fusion: str = _store.DEFAULT_FUSION, rrf_k: int | None = None,
-                 fusion_weights: tuple[float, float] | None = None) -> None:
+                 *, mode: str | None = None, options: RetrievalOptions | None = None) -> None:
         collection.check_encoder(encoder)
-        _checks.positive_int(k, "k")
-        _check_fusion(fusion, rrf_k, fusion_weights)  # a bad fusion fails here, not per query
-        self.sparse = collection.sparse_encoder if hybrid else None  # HybridNotEnabledError names the upgrade
-        self.fusion, self.rrf_k, self.fusion_weights = fusion, rrf_k, fusion_weights
+        self.options = options = options if options is not None else RetrievalOptions()
+        self.sparse = collection.sparse_encoder if options.hybrid else None  # HybridNotEnabledError names the upgrade
         self.collection = collection
         self.encoder = encoder
         self.rewriter = rewriter
-        self.k = k
+        self.k = options.k
         name = mode if mode is not None else RetrievalMode.REWRITE if rewriter is not None else encoder.label
-        name = name.value if isinstance(name, RetrievalMode) else str(name)
-        self.mode = f"{name}{HYBRID_SUFFIX}" if hybrid and mode is None else name
+        self.mode = mode_name(name, options.hybrid)
 
     @property
     def hybrid(self) -> bool:
@@ -179,9 +192,7 @@ class Retriever:
         if instruction is not None:
             options["instruction"] = instruction
         if num_thinking_steps is not None:
-            from laser_rag.encoders import LaSEREncoder
-
-            if not isinstance(self.encoder, LaSEREncoder):
+            if not self.encoder.supports_thinking_steps:
                 raise InvalidInputError(f"num_thinking_steps needs a LaSER encoder; {self.encoder.label} has no "
                                         "latent steps")
             options["num_thinking_steps"] = num_thinking_steps
@@ -206,8 +217,8 @@ class Retriever:
                 sparse = self.sparse.encode_query(query)
                 timings["sparse_ms"] = _ms(tick)
                 tick = time.perf_counter()
-                hits = self.collection.search_hybrid(vector, sparse, k, fusion=self.fusion, rrf_k=self.rrf_k,
-                                                     weights=self.fusion_weights)
+                hits = self.collection.search_hybrid(vector, sparse, k, fusion=self.options.fusion,
+                                                     rrf_k=self.options.rrf_k, weights=self.options.fusion_weights)
             else:
                 tick = time.perf_counter()
                 hits = self.collection.search(vector, k)
@@ -243,58 +254,63 @@ _warned_basic_fallback = False
 
 
 def encoder_for(mode: RetrievalMode | str, source: str | None = None) -> BaseEncoder:
-    """The encoder of ``mode``: ``source`` if given (a LaSER checkpoint, a hub id or a sentence-transformers model),
-    else the preset's encoder; at the preset's K when it pins one (basic: one pass). Loaded once per process
+    """The encoder of ``mode``: ``source`` if given (a LaSER checkpoint, a hub id, a sentence-transformers model, or
+    any kind `laser_rag.encoders.register_encoder` added), else the preset's encoder; at the preset's K when it pins
+    one (basic: one pass) and the encoder has latent steps. Loaded once per process
     (`laser_rag.encoders.load_encoder`).
 
     Until ``builtin:basic`` ships, a preset that asks for it gets the default backbone with K=1 (logged once).
     """
     global _warned_basic_fallback
     from laser_rag import _models
-    from laser_rag.encoders import LaSEREncoder, load_encoder, with_thinking_steps
+    from laser_rag.encoders import load_encoder, with_thinking_steps
 
     chosen = preset(mode)
     steps = chosen.num_thinking_steps
-    if source is not None:
-        encoder = load_encoder(source)
-        # a preset's K pins LaSER encoders only: a sentence-transformers source is a single pass already
-        return with_thinking_steps(encoder, steps) if isinstance(encoder, LaSEREncoder) else encoder
     try:
-        return load_encoder(chosen.encoder, num_thinking_steps=steps)
+        encoder = load_encoder(source if source is not None else chosen.encoder)
     except ModelNotFoundError:
-        if chosen.encoder != "builtin:basic":
+        if source is not None or chosen.encoder != "builtin:basic":
             raise
         if not _warned_basic_fallback:
             logger.warning("no builtin:basic checkpoint: the basic encoder is the default backbone with "
                            "num_thinking_steps=1")
             _warned_basic_fallback = True
-        return load_encoder(_models.DEFAULT_BASE, num_thinking_steps=1)
+        encoder = load_encoder(_models.DEFAULT_BASE)
+    # a preset's K pins encoders with latent steps only: a single-pass model (sentence-transformers) is one already
+    return with_thinking_steps(encoder, steps) if encoder.supports_thinking_steps else encoder
+
+
+def rewriter_for(mode: RetrievalMode | str | ModePreset, llm: Any = None, *,
+                 generation: GenerationConfig | None = None) -> QueryRewriter | None:
+    """THE one place a preset's query rewriter is built: None for a mode that does not rewrite; else ``llm`` if it
+    is a `QueryRewriter` already, or a `QueryRewriter` on ``llm`` (anything `laser_rag.llm.as_llm` accepts) whose
+    rationale ``generation.rewrite_max_new_tokens`` bounds (default `GenerationConfig`)."""
+    chosen = mode if isinstance(mode, ModePreset) else preset(mode)
+    if not chosen.rewrites:
+        return None
+    if isinstance(llm, QueryRewriter):
+        return llm
+    return QueryRewriter(llm, max_new_tokens=(generation or GenerationConfig()).rewrite_max_new_tokens)
 
 
 def open_retriever(mode: RetrievalMode | str = RetrievalMode.LASER, corpus: str = "default", *, client: Any = None,
                    encoder: BaseEncoder | None = None, llm: Any = None, collection: str | None = None,
-                   create: bool = False, recreate: bool = False, k: int = 10, hybrid: bool = False,
-                   fusion: str = _store.DEFAULT_FUSION, rrf_k: int | None = None,
-                   fusion_weights: tuple[float, float] | None = None) -> Retriever:
+                   create: bool = False, recreate: bool = False, options: RetrievalOptions | None = None) -> Retriever:
     """A `Retriever` for the preset ``mode`` on the collection ``<corpus>-<encoder label>`` (or ``collection``).
 
     ``encoder`` overrides the preset's encoder (see `encoder_for`); ``client`` is a Qdrant client (default: one
     `laser_rag.store.connect()`). ``llm`` (anything `laser_rag.llm.as_llm` accepts, or a ready `QueryRewriter`)
-    is used by presets that rewrite, ignored by the others. ``create`` makes a missing collection (for indexing);
-    otherwise a missing one raises `CollectionNotFoundError`; ``recreate`` drops it first.
-    ``hybrid=True``: dense + BM25 fusion (``fusion``, ``rrf_k``, ``fusion_weights``: see `Retriever`); a
-    collection created now gets the sparse vectors, an existing one without them raises `HybridNotEnabledError`
-    naming the upgrade command.
+    is used by presets that rewrite, ignored by the others (`rewriter_for`). ``create`` makes a missing collection
+    (for indexing); otherwise a missing one raises `CollectionNotFoundError`; ``recreate`` drops it first.
+    ``options``: top-k, hybrid and fusion (`RetrievalOptions`); with ``hybrid=True`` a collection created now gets
+    the sparse vectors, an existing one without them raises `HybridNotEnabledError` naming the upgrade command.
     """
     chosen = preset(mode)
+    options = options if options is not None else RetrievalOptions()
     encoder = encoder if encoder is not None else encoder_for(chosen.mode)
     client = client if client is not None else _store.connect()
     name = collection or _store.collection_name(corpus, encoder.label)
     opened = VectorCollection.open(client, name, encoder, create=create or recreate, recreate=recreate,
-                                   hybrid=hybrid)
-    rewriter = None
-    if chosen.rewrites:
-        rewriter = llm if isinstance(llm, QueryRewriter) else QueryRewriter(llm)
-    name = f"{chosen.mode.value}{HYBRID_SUFFIX}" if hybrid else chosen.mode.value
-    return Retriever(opened, encoder, rewriter, k=k, mode=name, hybrid=hybrid, fusion=fusion, rrf_k=rrf_k,
-                     fusion_weights=fusion_weights)
+                                   hybrid=options.hybrid)
+    return Retriever(opened, encoder, rewriter_for(chosen, llm), mode=chosen.name, options=options)

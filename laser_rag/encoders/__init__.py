@@ -14,22 +14,29 @@ Example::
 
 from __future__ import annotations
 
+import importlib
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from laser_rag.encoders.base import BaseEncoder
-from laser_rag.errors import InvalidInputError
 
 if TYPE_CHECKING:  # pragma: no cover
     from laser_rag.encoders.laser import BUILTIN_CHECKPOINTS, LaSEREncoder
     from laser_rag.encoders.sentence_transformer import SentenceTransformerEncoder
 
 __all__ = ["BUILTIN_CHECKPOINTS", "BaseEncoder", "LaSEREncoder", "SentenceTransformerEncoder", "load_encoder",
-           "with_thinking_steps"]
+           "register_encoder", "with_thinking_steps"]
 
 _cache: dict[str, BaseEncoder] = {}
 _cache_lock = threading.Lock()
+#: The encoder kinds, (accepts, load) pairs, asked in order (the most recently registered first); `LaSEREncoder`,
+#: which loads any causal LM, is asked last.
+_kinds: list[tuple[Callable[[str], bool], Callable[[str], BaseEncoder]]] = []
+_fallback: list[Callable[[str], BaseEncoder]] = []
+#: The modules whose encoder classes register themselves when imported (loaded before the first encoder is).
+_BUILTIN_KINDS = ("laser_rag.encoders.laser", "laser_rag.encoders.sentence_transformer")
 
 
 def __getattr__(name: str):
@@ -43,40 +50,47 @@ def __getattr__(name: str):
     return getattr(module, name)
 
 
+def register_encoder(accepts: Callable[[str], bool], load: Callable[[str], BaseEncoder], *,
+                     fallback: bool = False) -> None:
+    """Teach `load_encoder` a kind of encoder: ``accepts(source)`` says whether a source (a str, ``builtin:``
+    names resolved, local paths absolute) is one, ``load(source)`` loads it (a `BaseEncoder`). Kinds are asked
+    newest first; ``fallback=True`` (the LaSER encoder: any causal LM) is asked after every other kind."""
+    if fallback:
+        _fallback[:] = [load]
+    else:
+        _kinds.insert(0, (accepts, load))
+
+
 def load_encoder(source: str | Path | None = None, *, num_thinking_steps: int | None = None) -> BaseEncoder:
     """A loaded encoder, shared across the process: the second call with the same source costs nothing.
 
     ``source``: None (the embedded default, ``builtin:laser``), ``builtin:laser`` / ``builtin:basic``, a hub id,
-    a model or checkpoint directory, a ``.gguf`` file, or a sentence-transformers model (``all-minilm-l6-v2``, an
-    ``st:`` name, a directory with ``modules.json``). ``num_thinking_steps`` gives a view with another K on the same
-    weights (no second copy); a sentence-transformers model takes none.
+    a model or checkpoint directory, a ``.gguf`` file, a sentence-transformers model (``all-minilm-l6-v2``, an
+    ``st:`` name, a directory with ``modules.json``), or anything a kind added with `register_encoder` accepts.
+    ``num_thinking_steps`` gives a view with another K on the same weights (no second copy); an encoder without
+    latent steps (`BaseEncoder.supports_thinking_steps`) takes none.
     """
-    from laser_rag.encoders.laser import LaSEREncoder
-    from laser_rag.encoders.sentence_transformer import SentenceTransformerEncoder, is_sentence_transformers
-
+    _import_builtin_kinds()
     key = _cache_key(source)
     with _cache_lock:
         encoder = _cache.get(key)
         if encoder is None:
-            if is_sentence_transformers(key):
-                encoder = SentenceTransformerEncoder.from_pretrained(key)
-            else:
-                encoder = LaSEREncoder.from_pretrained(key)
+            load = next((load for accepts, load in _kinds if accepts(key)), None) or _fallback[0]
+            encoder = load(key)
             _cache[key] = encoder
     return with_thinking_steps(encoder, num_thinking_steps)
 
 
 def with_thinking_steps(encoder: BaseEncoder, num_thinking_steps: int | None) -> BaseEncoder:
     """``encoder`` thinking ``num_thinking_steps`` latent steps: a view on the same weights (the encoder itself when
-    None or already at that K). An encoder without latent steps (sentence-transformers) raises ValueError."""
-    from laser_rag.encoders.laser import LaSEREncoder
+    None or already at that K; `BaseEncoder.with_thinking_steps`). An encoder without latent steps raises
+    ValueError."""
+    return encoder if num_thinking_steps is None else encoder.with_thinking_steps(num_thinking_steps)
 
-    if num_thinking_steps is None:
-        return encoder
-    if not isinstance(encoder, LaSEREncoder):
-        raise InvalidInputError(f"num_thinking_steps applies to LaSER encoders only: {encoder.label!r} is a "
-                                "single-pass model")
-    return encoder.with_config(num_thinking_steps=num_thinking_steps)
+
+def _import_builtin_kinds() -> None:
+    for name in _BUILTIN_KINDS:
+        importlib.import_module(name)
 
 
 def _cache_key(source: str | Path | None) -> str:

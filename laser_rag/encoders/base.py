@@ -59,6 +59,17 @@ class BaseEncoder(abc.ABC):
     def tokenizer(self) -> Any:
         """The Hugging Face tokenizer (for token-aware chunking)."""
 
+    # ------------------------------------------------------------------ capabilities
+    #: Whether the encoder thinks K latent steps that can change (`with_thinking_steps`, and
+    #: ``encode_queries(..., num_thinking_steps=K)``); a single-pass model has none.
+    supports_thinking_steps: bool = False
+
+    def with_thinking_steps(self, num_thinking_steps: int) -> BaseEncoder:
+        """A view on the same weights thinking ``num_thinking_steps`` latent steps. ValueError for an encoder
+        without latent steps (`supports_thinking_steps` False)."""
+        raise InvalidInputError(f"num_thinking_steps applies to LaSER encoders only (those with latent steps): "
+                         f"{self.label!r} is a single-pass model")
+
     # ------------------------------------------------------------------ text
     def document_text(self, title: str, text: str) -> str:
         """THE one way a document becomes encoder input: its title on the first line (when it has one), then its

@@ -17,18 +17,18 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from laser_rag import _models
+from laser_rag import _builtin, _models
 from laser_rag.config import CONFIG_NAME, LaSERConfig, released_preset
+from laser_rag.encoders import register_encoder
 from laser_rag.encoders.base import BaseEncoder
-from laser_rag.errors import ModelNotFoundError, TruncationWarning
+from laser_rag.errors import TruncationWarning
 from laser_rag.latent import latent_rollout, pool_trajectory
 from laser_rag.prompts import PromptFormat
 
 logger = logging.getLogger(__name__)
 
-_CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 #: Checkpoints shipped inside the package, by name: ``LaSEREncoder.from_pretrained("builtin:basic")``.
-BUILTIN_CHECKPOINTS = {"laser": _CHECKPOINTS / "laser-smollm2-135m", "basic": _CHECKPOINTS / "basic-smollm2-135m"}
+BUILTIN_CHECKPOINTS = {name: _builtin.SHIPPED[name] for name in ("laser", "basic")}
 _ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 _PROGRESS_THRESHOLD = 256  # texts; larger inputs show a progress bar unless told otherwise
 #: ``0`` turns the CUDA-graph rollout off (the reference rollout runs instead); it is on by default on CUDA.
@@ -43,14 +43,9 @@ def default_source() -> str:
 
 
 def resolve_builtin(source: str) -> str:
-    """``builtin:<name>`` -> the shipped checkpoint's directory; anything else unchanged."""
-    if not source.startswith("builtin:"):
-        return source
-    name = source.removeprefix("builtin:")
-    if name not in BUILTIN_CHECKPOINTS or not (BUILTIN_CHECKPOINTS[name] / CONFIG_NAME).is_file():
-        shipped = [n for n, path in BUILTIN_CHECKPOINTS.items() if (path / CONFIG_NAME).is_file()]
-        raise ModelNotFoundError(f"no built-in checkpoint {name!r}; shipped: {shipped}")
-    return str(BUILTIN_CHECKPOINTS[name])
+    """``builtin:laser`` / ``builtin:basic`` -> the shipped checkpoint's directory; anything else unchanged
+    (`laser_rag._builtin.resolve_builtin`; `ModelNotFoundError` for one that is not shipped)."""
+    return _builtin.resolve_builtin(source, names=BUILTIN_CHECKPOINTS, marker=CONFIG_NAME)
 
 
 class LaSEREncoder(BaseEncoder):
@@ -177,6 +172,12 @@ class LaSEREncoder(BaseEncoder):
     @property
     def num_thinking_steps(self) -> int:
         return self.config.num_thinking_steps
+
+    supports_thinking_steps = True
+
+    def with_thinking_steps(self, num_thinking_steps: int) -> LaSEREncoder:
+        """The same weights thinking ``num_thinking_steps`` latent steps (`with_config`)."""
+        return self.with_config(num_thinking_steps=num_thinking_steps)
 
     @property
     def tokenizer(self):
@@ -369,3 +370,6 @@ def _portable_reference(source: str) -> str:
         return source
     path = Path(source).expanduser()
     return str(path.resolve()) if path.exists() else source
+
+
+register_encoder(lambda source: True, LaSEREncoder.from_pretrained, fallback=True)  # any causal LM: asked last

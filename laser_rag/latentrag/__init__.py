@@ -17,6 +17,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
+from laser_rag import _builtin
 from laser_rag.latentrag.agent import LatentAnswer, LatentRAG, LatentStep, decode_latents
 from laser_rag.latentrag.config import LatentRAGConfig
 from laser_rag.latentrag.model import LatentRAGModel, Projector
@@ -25,17 +26,18 @@ __all__ = ["LatentAnswer", "LatentRAG", "LatentRAGConfig", "LatentRAGModel", "La
            "decode_latents", "load_model", "open_agent", "resolve_checkpoint", "BUILTIN_CHECKPOINT",
            "EXPLICIT_CHECKPOINT"]
 
-BUILTIN_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "latentrag-smollm2-135m"
+BUILTIN_CHECKPOINT = _builtin.SHIPPED["latentrag"]
 #: The shipped explicit agent (`laser_rag.latentrag.explicit`), the baseline the eval compares LatentRAG with.
-EXPLICIT_CHECKPOINT = BUILTIN_CHECKPOINT.parent / "explicit-agent-smollm2-135m"
+EXPLICIT_CHECKPOINT = _builtin.SHIPPED["explicit-agent"]
 
 
 def resolve_checkpoint(source: str | Path | None, default: Path = BUILTIN_CHECKPOINT) -> Path:
-    """A checkpoint source as a folder: None, ``builtin:latentrag`` or ``builtin`` is ``default`` (the shipped
-    LatentRAG checkpoint), anything else a path (``~`` expanded). Nothing is checked here."""
-    if source is None or str(source) in ("builtin:latentrag", "builtin"):
+    """A checkpoint source as a folder: None or ``builtin`` is ``default`` (the shipped LatentRAG checkpoint), a
+    ``builtin:<name>`` a shipped one (`laser_rag._builtin.resolve_builtin`), anything else a path (``~``
+    expanded). Whether the folder holds a checkpoint is not checked here."""
+    if source is None or str(source) == "builtin":
         return default
-    return Path(source).expanduser()
+    return Path(_builtin.resolve_builtin(str(source))).expanduser()
 
 
 @functools.cache

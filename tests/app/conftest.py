@@ -94,6 +94,7 @@ def make_engine():
     hashing encoder for every collection unless ``laser`` / ``latentrag`` is given for that mode's, and an LLM that
     times out on rewrites). The latentrag agent's checkpoint is ``checkpoint``, else a folder that does not exist
     (so the tests never load the shipped one)."""
+    from laser_rag.modes import ModeSources
     from laser_rag_app.engine import Engine
     from laser_rag_app.settings import AppSettings
 
@@ -101,7 +102,7 @@ def make_engine():
         encoders = {"basic": HashingEncoder("basic"), "laser": laser or HashingEncoder("laser-k3"),
                     "latentrag": latentrag or HashingEncoder("latentrag")}
         checkpoint = checkpoint or data_dir.parent / "no-latentrag-checkpoint"
-        settings = AppSettings(data_dir=data_dir, latentrag_checkpoint=str(checkpoint))
+        settings = AppSettings(data_dir=data_dir, models=ModeSources(agents={"latentrag": str(checkpoint)}))
         return Engine(settings, encoders=encoders, llm=RewriteTimesOut())
 
     return make

@@ -10,6 +10,7 @@ import sys
 from typer.testing import CliRunner
 
 from laser_rag.llm import GenerationConfig
+from laser_rag.modes import source_fields
 from laser_rag_app.settings import AppSettings
 
 
@@ -26,8 +27,11 @@ def test_demo_command_binds_localhost_by_default():
     options = {name for param in demo.params for name in param.opts}
     for settings in (AppSettings, GenerationConfig):  # every setting is an option: none copied by hand
         for field in dataclasses.fields(settings):
-            if field.name != "generation":
+            if field.name not in ("generation", "models"):
                 assert f"--{field.name.replace('_', '-')}" in options
+    for name, _, _ in source_fields():  # and one per mode of the registry: --basic-model, --latentrag-checkpoint
+        assert f"--{name.replace('_', '-')}" in options
+    assert {"--basic-model", "--laser-model", "--latentrag-checkpoint"} <= options
 
 
 def test_demo_options_become_the_settings(monkeypatch, tmp_path):
@@ -51,14 +55,15 @@ def test_the_latentrag_checkpoint_comes_from_the_option_or_the_environment(monke
 
     seen = []
     monkeypatch.setattr(laser_rag_app, "launch", seen.append)
-    result = CliRunner().invoke(app, ["demo", "--latentrag-checkpoint", str(tmp_path)])
+    result = CliRunner().invoke(app, ["demo", "--latentrag-checkpoint", str(tmp_path), "--basic-model", "minilm"])
     assert result.exit_code == 0, result.output
-    assert seen[0].latentrag_checkpoint == str(tmp_path)
-    assert seen[0].agent_source(preset("latentrag")) == str(tmp_path) and seen[0].agent_source(preset("basic")) is None
+    models = seen[0].models
+    assert models.agent(preset("latentrag")) == str(tmp_path) and models.agent(preset("basic")) is None
+    assert models.encoder("rewrite") == models.encoder("basic") == "minilm" and models.encoder("laser") is None
     monkeypatch.setenv("LASER_RAG_LATENTRAG_CHECKPOINT", "/elsewhere")
-    assert AppSettings().latentrag_checkpoint == "/elsewhere"
+    assert AppSettings().models.agent("latentrag") == "/elsewhere"
     monkeypatch.delenv("LASER_RAG_LATENTRAG_CHECKPOINT")
-    assert AppSettings().latentrag_checkpoint == "builtin:latentrag"
+    assert AppSettings().models.agent("latentrag") == "builtin:latentrag"
 
 
 def test_plugin_modules_are_light_to_import():

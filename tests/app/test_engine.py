@@ -11,9 +11,9 @@ import pytest
 
 from laser_rag import store
 from laser_rag.errors import CorpusError
-from laser_rag.modes import MODES, RetrievalMode
+from laser_rag.modes import MODES, RetrievalMode, collection_modes
 from laser_rag_app.corpora import safe_name
-from laser_rag_app.engine import collection_modes, stages, thinks
+from laser_rag_app.engine import stages
 
 
 @pytest.fixture
@@ -23,8 +23,8 @@ def data_dir(tmp_path):
 
 
 def test_modes_come_from_the_registry():
-    assert collection_modes() == [RetrievalMode.BASIC, RetrievalMode.LASER, RetrievalMode.LATENTRAG]
-    assert [m for m, p in MODES.items() if thinks(p)] == [RetrievalMode.LASER]
+    assert [p.mode for p in collection_modes()] == [RetrievalMode.BASIC, RetrievalMode.LASER, RetrievalMode.LATENTRAG]
+    assert [m for m, p in MODES.items() if p.thinks] == [RetrievalMode.LASER]
     assert stages("latentrag") == ("prefill", "thought", "subquery", "retrieval", "answer")
     assert stages("rewrite") == ("rewrite", "encode", "search", "generate")
 

@@ -15,10 +15,10 @@ import pytest
 from laser_rag.beir import RetrievalDataset, load_beir, save_beir
 from laser_rag.corpus import Document
 from laser_rag.evaluation import score_run
-from laser_rag.modes import RetrievalMode
+from laser_rag.modes import ModeSources, RetrievalMode
 from laser_rag_benchmarks.cache import corpus_hash, document_vectors
 from laser_rag_benchmarks.harness import slice_dataset
-from laser_rag_benchmarks.report import EvalReport, ModeResult, results_table
+from laser_rag_benchmarks.report import EvalReport, ModeFigures, results_table
 from laser_rag_benchmarks.retrievers import DEFAULT_MODES, EvalSettings, build_retriever, parse_modes
 from laser_rag_benchmarks.shared import SHARED_EVALS, shared_eval, shared_slice
 
@@ -55,7 +55,7 @@ def test_parse_modes():
         parse_modes("bm25+hybrid")  # BM25 is the lexical side already
     with pytest.raises(ValueError, match="eval-qa"):
         parse_modes("laser,latentrag")  # an agent answers in several steps: eval-qa measures it
-    assert EvalSettings(basic_model="my-basic").encoder_source("rewrite+hybrid") == "my-basic"
+    assert EvalSettings(models=ModeSources({"basic": "my-basic"})).encoder_source("rewrite+hybrid") == "my-basic"
 
 
 def test_the_modes_are_the_registry_plus_two_anchors():
@@ -67,7 +67,7 @@ def test_the_modes_are_the_registry_plus_two_anchors():
 
 
 def test_settings_pick_each_mode_encoder_by_the_collection_it_searches():
-    settings = EvalSettings(laser_model="my-laser", basic_model="my-basic")
+    settings = EvalSettings(models=ModeSources({"laser": "my-laser", "basic": "my-basic"}))
     assert settings.encoder_source("laser") == "my-laser"
     assert settings.encoder_source("basic") == settings.encoder_source("rewrite") == "my-basic"
     assert EvalSettings().encoder_source("rewrite") is None
@@ -212,7 +212,7 @@ def test_hybrid_rows_share_the_dense_collection_and_time_the_sparse_stage(minilm
 
 
 def _result(mode, median, ndcg=0.5):
-    return ModeResult(mode=mode, encoder=mode, fingerprint=None, metrics={"ndcg_cut_10": ndcg, "recall_100": 1.0},
+    return ModeFigures(mode=mode, encoder=mode, fingerprint=None, metrics={"ndcg_cut_10": ndcg, "recall_100": 1.0},
                       latency_ms={"median": median, "p95": median * 2, "mean": median}, stages_ms={}, num_queries=3)
 
 

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from laser_rag.modes import MODES, ModePreset, RetrievalMode, preset
+from laser_rag.modes import (
+    MODES,
+    ModePreset,
+    ModeSources,
+    RetrievalMode,
+    mode_name,
+    parse_mode_name,
+    preset,
+    register_mode,
+    source_fields,
+)
 
 
 def test_every_mode_has_one_preset():
@@ -40,3 +50,24 @@ def test_the_cli_offers_the_registered_modes():
     for mode, chosen in MODES.items():
         assert mode.value in result.output
     assert "--basic-model" in result.output and "--laser-model" in result.output
+
+
+def test_per_mode_choices_follow_the_collection_a_mode_searches(monkeypatch):
+    monkeypatch.delenv("LASER_RAG_LATENTRAG_CHECKPOINT", raising=False)
+    assert MODES["laser"] is MODES[RetrievalMode.LASER] and preset("LASER") is MODES["laser"]
+    assert [name for name, _, _ in source_fields()] == ["basic_model", "laser_model", "latentrag_model",
+                                                          "latentrag_checkpoint"]
+    sources = ModeSources.from_options({"basic_model": "x", "laser_model": None, "latentrag_checkpoint": "/c"})
+    assert sources.encoder("rewrite") == sources.encoder("basic") == "x" and sources.encoder("laser") is None
+    assert sources.agent("latentrag") == "/c" and sources.agent("basic") is None
+    assert ModeSources().agent("latentrag") == "builtin:latentrag"
+    assert parse_mode_name("laser+hybrid") == ("laser", True) and parse_mode_name("laser") == ("laser", False)
+    assert mode_name(RetrievalMode.LASER, hybrid=True) == "laser+hybrid" and mode_name("basic") == "basic"
+
+
+def test_registering_a_mode_checks_it():
+    with pytest.raises(ValueError, match="registered already"):
+        register_mode(preset("laser"))
+    with pytest.raises(ValueError, match="collection_mode"):  # rewrite searches basic's: not an owner
+        register_mode(ModePreset("echo", "Echo", "echoes", encoder="all-minilm-l6-v2", collection_mode="rewrite"))
+    assert list(MODES) == list(RetrievalMode)

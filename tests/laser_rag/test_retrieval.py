@@ -7,8 +7,17 @@ import pytest
 
 from laser_rag.config import CONFIG_NAME
 from laser_rag.errors import CollectionMismatchError, CollectionNotFoundError, GenerationError
+from laser_rag.llm import GenerationConfig
 from laser_rag.modes import RetrievalMode
-from laser_rag.retrieval import REWRITE_PROMPT, QueryRewriter, Retriever, encoder_for, open_retriever
+from laser_rag.retrieval import (
+    REWRITE_PROMPT,
+    QueryRewriter,
+    RetrievalOptions,
+    Retriever,
+    encoder_for,
+    open_retriever,
+    rewriter_for,
+)
 from laser_rag.store import VectorCollection, connect
 
 QUERY = "What does the await expression do?"
@@ -31,7 +40,7 @@ class Scripted:
 def laser(encoder, short_passages):
     collection = VectorCollection.open(connect(":memory:"), "pydoc-laser-k3", encoder)
     collection.index(short_passages, encoder)
-    return Retriever(collection, encoder, k=4, mode="laser")
+    return Retriever(collection, encoder, mode="laser", options=RetrievalOptions(k=4))
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +130,8 @@ def test_basic_mode_with_minilm_finds_cited_abstracts(minilm, minilm_client, sci
 
 def test_rewrite_mode_reasons_then_searches_the_basic_collection(minilm, minilm_client, local_llm, scifact_pool):
     retriever = open_retriever("rewrite", "scifact", encoder=minilm, client=minilm_client,
-                               llm=QueryRewriter(local_llm, max_new_tokens=8), k=3)
+                               llm=QueryRewriter(local_llm, max_new_tokens=8),
+                               options=RetrievalOptions(k=3))
     assert retriever.collection.name == "scifact-all-minilm-l6-v2" and retriever.rewriter.max_new_tokens == 8
     claim = scifact_pool[0][0][0]
     result = retriever.retrieve(claim)
@@ -165,3 +175,14 @@ def test_errors(laser, minilm, minilm_client):
         open_retriever("basic", "nothing-here", encoder=minilm, client=minilm_client)
     with pytest.raises(ValueError, match="unknown retrieval mode"):
         open_retriever("fast", encoder=minilm, client=minilm_client)
+
+
+def test_options_are_checked_once_and_one_function_builds_a_rewriter():
+    with pytest.raises(ValueError, match="k must be positive"):
+        RetrievalOptions(k=0)
+    with pytest.raises(ValueError):
+        RetrievalOptions(hybrid=True, fusion="max")
+    llm = Scripted()
+    assert rewriter_for("basic", llm) is None and rewriter_for("laser") is None
+    rewriter = rewriter_for("rewrite", llm, generation=GenerationConfig(rewrite_max_new_tokens=7))
+    assert rewriter.llm is llm and rewriter.max_new_tokens == 7 and rewriter_for("rewrite", rewriter) is rewriter
