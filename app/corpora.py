@@ -7,7 +7,7 @@ letters, digits, ``.``, ``_``, ``-``), its bytes are copied into the app's data 
 removed again and reported as `laser_rag.errors.CorpusError` (the message names no server path); the manifest
 (``uploads/manifest.json``) lists only files that were indexed completely, so they come back after a restart.
 
-The shared sets come as passages already (`laser_rag_benchmarks.datasets`); the Python reference and uploads are
+The shared sets come as passages already (`laser_rag_datasets.shared`); the Python reference and uploads are
 cut to what each encoder reads when they are indexed (``Corpus.chunk``).
 """
 
@@ -28,7 +28,7 @@ from pathlib import Path
 from laser_rag._util import atomic_write
 from laser_rag.corpus import Document, load_corpus, pydoc_corpus
 from laser_rag.errors import CorpusError
-from laser_rag_benchmarks.datasets import LICENSES, shared_data_dir, shared_dataset
+from laser_rag_datasets.shared import LICENSES, shared_data_dir, shared_dataset
 
 logger = logging.getLogger(__name__)
 

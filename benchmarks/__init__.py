@@ -3,7 +3,7 @@ folder under this namespaced name; the ``eval`` extra brings its dependencies).
 
 Where things live:
 
-- `laser_rag_benchmarks.datasets`: the shared public sets (SciFact, StrategyQA, HotpotQA, MuSiQue) as
+- `laser_rag_datasets.shared`: the shared public sets (SciFact, StrategyQA, HotpotQA, MuSiQue) as
   `laser_rag.beir.RetrievalDataset`s and training records; training and the demo app read them from here.
 - `laser_rag_benchmarks.retrievers`: the evaluated modes (the registry of `laser_rag.modes` plus the bm25 and
   minilm anchors), `EvalSettings`, and their retrievers over in-memory Qdrant collections.

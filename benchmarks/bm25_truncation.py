@@ -18,8 +18,8 @@ from laser_rag.bm25 import BM25
 from laser_rag.corpus import document_text
 from laser_rag.encoders import LaSEREncoder
 from laser_rag.evaluation import score_run
-from laser_rag_benchmarks.datasets import LICENSES, shared_dataset
-from laser_rag_benchmarks.harness import slice_dataset
+from laser_rag_datasets.shared import LICENSES, shared_dataset
+from laser_rag_datasets.subsets import slice_dataset
 
 
 def main() -> None:

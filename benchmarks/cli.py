@@ -25,7 +25,7 @@ def _load_dataset(data: Path | None, name: str | None, split: str | None):
     `laser_rag.errors.CorpusError` (one red line on the command line)."""
     from laser_rag.beir import load_beir
     from laser_rag.errors import CorpusError, LaserRagError
-    from laser_rag_benchmarks.datasets import LICENSES, shared_dataset
+    from laser_rag_datasets.shared import LICENSES, shared_dataset
 
     if (data is None) == (name is None):
         raise CorpusError("give either a BEIR directory (--data) or a shared dataset name (--dataset)")

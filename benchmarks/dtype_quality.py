@@ -23,8 +23,8 @@ import torch
 from laser_rag import _models
 from laser_rag.encoders import LaSEREncoder
 from laser_rag.evaluation import evaluate_encoder
-from laser_rag_benchmarks.datasets import LICENSES, shared_dataset
-from laser_rag_benchmarks.harness import slice_dataset
+from laser_rag_datasets.shared import LICENSES, shared_dataset
+from laser_rag_datasets.subsets import slice_dataset
 from laser_rag_benchmarks.shared import SHARED_EVALS
 
 

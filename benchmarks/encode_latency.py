@@ -21,7 +21,7 @@ import torch
 
 from laser_rag._util import atomic_write
 from laser_rag.encoders import LaSEREncoder
-from laser_rag_benchmarks.datasets import shared_data_dir, shared_dataset
+from laser_rag_datasets.shared import shared_data_dir, shared_dataset
 from laser_rag_benchmarks.shared import RESULTS_DIR
 
 

@@ -34,7 +34,7 @@ from laser_rag._util import atomic_write
 from laser_rag.corpus import Document
 from laser_rag.encoders import BaseEncoder, LaSEREncoder
 from laser_rag.store import Hit, VectorCollection, connect, release
-from laser_rag_benchmarks.datasets import LICENSES, shared_dataset
+from laser_rag_datasets.shared import LICENSES, shared_dataset
 from laser_rag_benchmarks.shared import RESULTS_DIR
 
 REPO = Path(__file__).resolve().parents[1]

@@ -3,7 +3,7 @@
 Hybrid search (`laser_rag.store.VectorCollection.search_hybrid`) fuses the dense top-100 with the BM25 top-100
 inside Qdrant. This benchmark scores each fusion candidate — reciprocal rank fusion with rank constant ``k`` and
 (dense, sparse) weights, and distribution-based score fusion — with one encoder on the training validation sets
-(`laser_rag_training.data.validation_set`: StrategyQA's validation split, HotpotQA evidence's, and SciFact's
+(`laser_rag_datasets.subsets.validation_set`: StrategyQA's validation split, HotpotQA evidence's, and SciFact's
 long-document split of claims_train, never the claims_dev queries of the shared SciFact set). The product's goal
 for hybrid is never to lose to either of its sides, so a candidate's figure of merit is its *worst* set:
 ``min over sets of nDCG@10(hybrid) / max(nDCG@10(dense), nDCG@10(BM25))``, the mean breaking ties.
@@ -35,7 +35,7 @@ CANDIDATES: list[tuple[str, dict]] = [
     ("rrf-k60-dense2x", {"fusion": "rrf", "rrf_k": 60, "weights": (2.0, 1.0)}),
     ("dbsf", {"fusion": "dbsf"}),
 ]
-#: The validation sets (`laser_rag_training.data.validation_set`).
+#: The validation sets (`laser_rag_datasets.subsets.validation_set`).
 SETS = ("strategyqa", "hotpotqa_evidence", "scifact")
 
 
@@ -47,7 +47,7 @@ def evaluate_fusions(mode: str, name: str, max_queries: int | None = None, progr
     from laser_rag.evaluation import judged_queries, score_run
     from laser_rag_benchmarks.retrievers import DEPTH, EvalSettings, memory_collection, mode_encoder
     from laser_rag_benchmarks.shared import SHARED_EVALS
-    from laser_rag_training.data import validation_set
+    from laser_rag_datasets.subsets import validation_set
 
     dataset = validation_set(name)
     # the token limit the shared eval reads the set's documents with (SciFact: 128), so the vectors are the ones

@@ -46,7 +46,7 @@ def scifact_end_to_end(folder: Path, limit: int | None, batch_size: int) -> dict
 
     from laser_rag import _models
     from laser_rag.encoders import load_encoder
-    from laser_rag_benchmarks.datasets import LICENSES, shared_dataset
+    from laser_rag_datasets.shared import LICENSES, shared_dataset
 
     documents = shared_dataset("scifact", "all").corpus[:limit]
     encoder = load_encoder()

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from laser_rag.beir import RetrievalDataset
-from laser_rag_benchmarks.datasets import LICENSES, shared_dataset
-from laser_rag_benchmarks.harness import evaluate_modes, slice_dataset
+from laser_rag_datasets.shared import LICENSES, shared_dataset
+from laser_rag_benchmarks.harness import evaluate_modes
+from laser_rag_datasets.subsets import slice_dataset
 from laser_rag_benchmarks.report import EvalReport
 from laser_rag_benchmarks.retrievers import DEFAULT_MODES, EvalSettings, mode_encoder, parse_modes
 
@@ -36,7 +37,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 def export_shared(name: str, directory: str | Path, split: str = "validation",
                   data_dir: str | Path | None = None) -> Path:
-    """Write a shared set (`laser_rag_benchmarks.datasets.SHARED_DATASETS`) as a BEIR directory with
+    """Write a shared set (`laser_rag_datasets.shared.SHARED_DATASETS`) as a BEIR directory with
     ``qrels/<split>.tsv`` and a LICENSE.txt naming its licence; returns the directory."""
     from laser_rag._util import atomic_write
     from laser_rag.beir import save_beir

@@ -144,7 +144,7 @@ class TrainConfig:
     #: LaSER run of ~45 CPU-minutes on SmolLM2-135M, inside the 60-minute budget; over 80 steps it lifted every
     #: objective on the validation sets (mean nDCG@10: basic 0.610 -> 0.663, LaSER 0.608 -> 0.643).
     max_steps: int = 160
-    #: Validation sets (`laser_rag_benchmarks.datasets.shared_dataset` names) evaluated every eval_every steps.
+    #: Validation sets (`laser_rag_datasets.shared.shared_dataset` names) evaluated every eval_every steps.
     eval_sets: list[str] = dataclasses.field(default_factory=lambda: ["hotpotqa_evidence"])
     #: Evaluate every this many steps (0: never during training).
     eval_every: int = 0

@@ -2,7 +2,7 @@
 LatentRAG loop, templated from the human reasoning paths of the shared public sets: there is no teacher agent.
 
 Only questions that are never evaluated on are used: StrategyQA and HotpotQA-evidence questions of the ``train``
-split (`laser_rag_benchmarks.datasets.split_of`), none of HotpotQA dev_100's questions, and MuSiQue's *unanswerable*
+split (`laser_rag_datasets.shared.split_of`), none of HotpotQA dev_100's questions, and MuSiQue's *unanswerable*
 items (its answerable half is the evaluation set of `laser_rag_benchmarks.qa`), leaving out the few that share a
 single-hop sub-question with an answerable item.
 
@@ -31,8 +31,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from laser_rag.corpus import Document
-from laser_rag_benchmarks import datasets
-from laser_rag_benchmarks.datasets import read_json_lines, shared_file
+from laser_rag_datasets import shared
+from laser_rag_datasets.shared import read_json_lines, shared_file
 from laser_rag_training.data import _mentions  # the answer-mention test that splits HotpotQA's hops there too
 
 __all__ = [
@@ -294,7 +294,7 @@ def strategyqa_trajectories(split: str = "train") -> list[Trajectory]:
     _train_only(split)
     raw = _strategyqa_raw()
     trajectories = []
-    for record in datasets.strategyqa_records(split):
+    for record in shared.strategyqa_records(split):
         if not record["positives"]:
             continue
         item = raw[record["qid"]]
@@ -512,7 +512,7 @@ def hotpotqa_trajectories(split: str = "train") -> list[Trajectory]:
     _train_only(split)
     types, held_out = _hotpotqa_types(), _hotpotqa_dev_questions()
     trajectories = []
-    for record in datasets.hotpotqa_evidence_records(split):
+    for record in shared.hotpotqa_evidence_records(split):
         question = _tidy(record["question"])
         if not record["evidence"] or _question_key(question) in held_out:
             continue
@@ -636,7 +636,7 @@ def attach_documents(trajectories: Sequence[Trajectory], search: Callable[[list[
 
 def _without_held_out(source: str, corpus: list[Document]) -> list[Document]:
     """``corpus`` less the documents relevant to a validation/test question only."""
-    relevant = {split: {d for docs in datasets.shared_dataset(source, split).qrels.values() for d in docs}
+    relevant = {split: {d for docs in shared.shared_dataset(source, split).qrels.values() for d in docs}
                 for split in ("train", "validation", "test")}
     held_out = (relevant["validation"] | relevant["test"]) - relevant["train"]
     return [doc for doc in corpus if doc.id not in held_out]
@@ -649,11 +649,11 @@ def trajectory_corpus(source: str) -> list[Document]:
     (ids as in ``shared_dataset("musique")``). Documents relevant only to evaluation questions (validation/test
     questions; MuSiQue's answerable items) are left out, so that no trajectory reads a held-out question's gold."""
     if source == "strategyqa":
-        return _without_held_out("strategyqa", datasets.shared_dataset("strategyqa", "train").corpus)
+        return _without_held_out("strategyqa", shared.shared_dataset("strategyqa", "train").corpus)
     if source == "hotpotqa":
-        return _without_held_out("hotpotqa_evidence", datasets.shared_dataset("hotpotqa_evidence", "train").corpus)
+        return _without_held_out("hotpotqa_evidence", shared.shared_dataset("hotpotqa_evidence", "train").corpus)
     if source == "musique":
-        pool, held_out = datasets._Pool("musique:"), _musique_held_out_texts()
+        pool, held_out = shared.DocumentPool("musique:"), _musique_held_out_texts()
         for row in _musique_rows():
             for p in row["paragraphs"]:
                 if p["paragraph_text"].strip() not in held_out:

@@ -17,7 +17,7 @@ from laser_rag.corpus import Document
 from laser_rag.evaluation import score_run
 from laser_rag.modes import RetrievalMode
 from laser_rag_benchmarks.cache import corpus_hash, document_vectors
-from laser_rag_benchmarks.harness import slice_dataset
+from laser_rag_datasets.subsets import slice_dataset
 from laser_rag_benchmarks.report import EvalReport, ModeResult, results_table
 from laser_rag_benchmarks.retrievers import DEFAULT_MODES, EvalSettings, build_retriever, parse_modes
 from laser_rag_benchmarks.shared import SHARED_EVALS, shared_eval, shared_slice
@@ -243,7 +243,7 @@ def test_the_committed_reports_still_load():
 @pytest.fixture(scope="module")
 def tiny_beir(tmp_path_factory, shared_data):
     """Two HotpotQA questions over their supporting paragraphs and a few distractors, written with save_beir."""
-    from laser_rag_benchmarks.datasets import shared_dataset
+    from laser_rag_datasets.shared import shared_dataset
 
     sliced = slice_dataset(shared_dataset("hotpotqa", "validation", shared_data), max_queries=2, max_docs=7)
     return save_beir(sliced, tmp_path_factory.mktemp("beir") / "tiny", split="test")

@@ -37,7 +37,7 @@ def laser(encoder, short_passages):
 @pytest.fixture(scope="module")
 def scifact_pool(shared_data):
     """Eight SciFact validation claims, their cited abstracts and 16 other abstracts (relevance from the qrels)."""
-    from laser_rag_benchmarks.datasets import shared_dataset
+    from laser_rag_datasets.shared import shared_dataset
 
     data = shared_dataset("scifact", "validation", data_dir=shared_data)
     qids = sorted(data.queries)[:8]
