@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from laser_rag._util import atomic_write
+from laser_rag.util import atomic_write
 from laser_rag.corpus import Document, load_corpus, pydoc_corpus
 from laser_rag.errors import CorpusError
 from laser_rag_datasets.shared import LICENSES, shared_data_dir, shared_dataset

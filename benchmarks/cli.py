@@ -177,11 +177,11 @@ def eval_qa(
         import json
         import re
 
-        from laser_rag._util import atomic_write
+        from laser_rag.util import atomic_write
         from laser_rag.errors import CorpusError
         from laser_rag_benchmarks.qa import load_qa
         from laser_rag_benchmarks.qa_eval import qa_table, run_qa_eval
-        from laser_rag_benchmarks.shared import RESULTS_DIR
+        from laser_rag_benchmarks.shared import find_results_dir
 
         try:
             qa_set = load_qa(data, limit=limit)
@@ -189,7 +189,7 @@ def eval_qa(
             raise CorpusError(str(exc)) from exc
         result = run_qa_eval(qa_set, latentrag_checkpoint=latentrag, explicit_checkpoint=explicit,
                              systems=systems, warmup=warmup)
-        target = out or RESULTS_DIR / f"qa_{re.sub(r'[^A-Za-z0-9_.-]+', '_', qa_set.name)}.json"
+        target = out or find_results_dir() / f"qa_{re.sub(r'[^A-Za-z0-9_.-]+', '_', qa_set.name)}.json"
         atomic_write(target, json.dumps(result, indent=2) + "\n")
         typer.echo(qa_table(result))
         typer.echo(f"\nwrote {target}")

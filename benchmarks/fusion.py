@@ -92,7 +92,7 @@ def choose(sets: dict[str, dict]) -> tuple[str, dict[str, dict]]:
 def main() -> None:
     import torch
 
-    from laser_rag import _models
+    from laser_rag import runtime
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mode", default="laser", help="the eval mode whose encoder is fused (laser, basic, minilm)")
@@ -102,7 +102,7 @@ def main() -> None:
     args = parser.parse_args()
     report = {"benchmark": "fusion", "mode": args.mode, "command": "python -m laser_rag_benchmarks.fusion " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None and k != "out"),
-        "machine": platform.processor() or platform.machine(), "runtime": _models.runtime_summary(),
+        "machine": platform.processor() or platform.machine(), "runtime": runtime.runtime_summary(),
         "torch_threads": torch.get_num_threads(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "candidates": dict(CANDIDATES), "sets": {}}
     started = time.perf_counter()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from laser_rag._util import atomic_write, markdown_table
+from laser_rag.util import atomic_write, markdown_table
 from laser_rag.modes import RetrievalMode
 
 _HEADERS = {"ndcg_cut": "nDCG", "recall": "R", "recip_rank": "MRR"}

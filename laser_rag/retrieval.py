@@ -202,7 +202,7 @@ def encoder_for(mode: RetrievalMode | str, source: str | None = None) -> BaseEnc
     Until ``builtin:basic`` ships, a preset that asks for it gets the default backbone with K=1 (logged once).
     """
     global _warned_basic_fallback
-    from laser_rag import _models
+    from laser_rag import backbones
     from laser_rag.encoders import LaSEREncoder, load_encoder, with_thinking_steps
 
     chosen = preset(mode)
@@ -220,7 +220,7 @@ def encoder_for(mode: RetrievalMode | str, source: str | None = None) -> BaseEnc
             logger.warning("no builtin:basic checkpoint: the basic encoder is the default backbone with "
                            "num_thinking_steps=1")
             _warned_basic_fallback = True
-        return load_encoder(_models.DEFAULT_BASE, num_thinking_steps=1)
+        return load_encoder(backbones.DEFAULT_BASE, num_thinking_steps=1)
 
 
 def open_retriever(mode: RetrievalMode | str = RetrievalMode.LASER, corpus: str = "default", *, client: Any = None,

@@ -49,7 +49,7 @@ def use_threads(threads: int = 0) -> int:
     if threads:
         torch.set_num_threads(threads)
         return threads
-    from laser_rag._models import configure_threads
+    from laser_rag.runtime import configure_threads
 
     return configure_threads()
 
@@ -113,7 +113,7 @@ def append_jsonl(path: Path, record: dict[str, Any]) -> None:
 def truncate_log(path: Path, step: int) -> None:
     """Drop log lines of steps after ``step`` (they were not checkpointed and will be run again)."""
     if path.is_file():
-        from laser_rag._util import atomic_write
+        from laser_rag.util import atomic_write
 
         lines = [line for line in path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= step]
         atomic_write(path, "".join(line + "\n" for line in lines))

@@ -22,7 +22,7 @@ import pydantic
 import yaml
 from pydantic.dataclasses import dataclass
 
-from laser_rag._models import DEFAULT_BASE
+from laser_rag.backbones import DEFAULT_BASE
 from laser_rag.errors import TrainingError
 from laser_rag_training.losses import LossWeights
 
@@ -243,6 +243,6 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
 
 
 def save_config(config: TrainConfig, path: Path) -> None:
-    from laser_rag._util import atomic_write
+    from laser_rag.util import atomic_write
 
     atomic_write(path, json.dumps(config.to_dict(), indent=2) + "\n")

@@ -104,7 +104,9 @@ def scifact_examples(split: str = "train") -> list[TrainExample]:
     return examples
 
 
-def _mentions(sentence: str, answer: str) -> bool:
+def mentions_answer(sentence: str, answer: str) -> bool:
+    """Whether ``sentence`` states ``answer`` as a whole word or phrase (case-insensitive): the test that splits a
+    HotpotQA question's evidence into its first and second hop."""
     return bool(answer) and re.search(rf"(?<!\w){re.escape(answer.lower())}(?!\w)", sentence.lower()) is not None
 
 
@@ -124,7 +126,7 @@ def hotpotqa_examples(split: str = "train") -> list[TrainExample]:
         ids = [doc_id for doc_id, _ in r["positives"]]
         if not ids:
             continue
-        answer_ids = [doc_id for doc_id, text in r["positives"] if _mentions(text, r["answer"])]
+        answer_ids = [doc_id for doc_id, text in r["positives"] if mentions_answer(text, r["answer"])]
         conclusion = f"So the answer is {r['answer']}."
         if 0 < len(answer_ids) < len(ids):
             bridge = [text for doc_id, text in r["positives"] if doc_id not in answer_ids]

@@ -22,8 +22,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from laser_rag._models import DEFAULT_BASE
-from laser_rag._util import atomic_write, markdown_table
+from laser_rag.backbones import DEFAULT_BASE
+from laser_rag.util import atomic_write, markdown_table
 
 #: Validation sets of the first table: cheap on 2 CPU cores (short passages).
 EVAL_SETS = ("strategyqa", "hotpotqa_evidence")

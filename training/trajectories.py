@@ -33,7 +33,7 @@ from typing import Any
 from laser_rag.corpus import Document
 from laser_rag_datasets import shared
 from laser_rag_datasets.shared import read_json_lines, shared_file
-from laser_rag_training.data import _mentions  # the answer-mention test that splits HotpotQA's hops there too
+from laser_rag_training.data import mentions_answer  # the answer-mention test that splits HotpotQA's hops there too
 
 __all__ = [
     "TRAJECTORY_SOURCES",
@@ -446,7 +446,7 @@ def _hotpotqa_dev_questions() -> set[str]:
 
 
 def _bridge(question: str, evidence: list[str], answer: str) -> tuple[list[TrajectoryStep], str] | None:
-    second = [s for s in evidence if _mentions(s, answer)]
+    second = [s for s in evidence if mentions_answer(s, answer)]
     first = [s for s in evidence if s not in second]
     if not first or not second:  # every or no sentence states the answer: the file's order gives the hops
         first, second = evidence[:1], evidence[1:]
@@ -576,7 +576,7 @@ def musique_trajectories() -> list[Trajectory]:
                 found = [paragraphs[step["paragraph_support_idx"]]]
             else:
                 found = [p for idx, p in paragraphs.items()
-                         if idx not in named and _mentions(p["paragraph_text"], answer)]
+                         if idx not in named and mentions_answer(p["paragraph_text"], answer)]
             gold = [t for t in dict.fromkeys(p["paragraph_text"].strip() for p in found) if t not in held_out]
             steps.append(TrajectoryStep(_next(previous, subquery) if index else _plan(subquery), subquery, gold))
             previous = f"{subquery.rstrip('?. ')}: {answer}."

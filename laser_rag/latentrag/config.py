@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from laser_rag._util import atomic_write
+from laser_rag.util import atomic_write
 
 CONFIG_NAME = "latentrag_config.json"
 

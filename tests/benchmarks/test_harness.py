@@ -230,9 +230,9 @@ def test_report_round_trip_table_and_ratio(tmp_path):
 
 
 def test_the_committed_reports_still_load():
-    from laser_rag_benchmarks.shared import RESULTS_DIR
+    from laser_rag_benchmarks.shared import find_results_dir
 
-    reports = [EvalReport.load(RESULTS_DIR / f"retrieval_{name}.json") for name in SHARED_EVALS]
+    reports = [EvalReport.load(find_results_dir() / f"retrieval_{name}.json") for name in SHARED_EVALS]
     assert [r.mode for r in reports[0].results] == list(DEFAULT_MODES)
     assert all(set(r.settings) == set(asdict(EvalSettings())) for r in reports)
 

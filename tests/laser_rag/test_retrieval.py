@@ -91,9 +91,9 @@ def test_basic_encoder_is_single_pass(encoder):
     assert basic.num_thinking_steps == 1 and basic.fingerprint != encoder.fingerprint
     assert basic.label == "basic"
     if not (BUILTIN_CHECKPOINTS["basic"] / CONFIG_NAME).is_file():  # the fallback: the backbone, one pass
-        from laser_rag import _models
+        from laser_rag import backbones
 
-        assert basic.model is load_encoder(_models.DEFAULT_BASE, num_thinking_steps=1).model
+        assert basic.model is load_encoder(backbones.DEFAULT_BASE, num_thinking_steps=1).model
     assert encoder_for("rewrite") is basic  # rewrite reads with the basic encoder, loaded once
 
 
