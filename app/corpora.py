@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 ACCEPTED_SUFFIXES = (".jsonl", ".txt", ".md")
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 #: The default corpus when the shared data is there: the paragraphs of the first HotpotQA dev questions (each
-#: question brings its 2 supporting and 8 distractor paragraphs), small enough to index in a minute or two on CPU.
+#: question brings its 2 supporting and 8 distractor paragraphs), small enough to index at start-up on a CPU.
 HOTPOTQA_SLICE = 50
 #: The default corpus otherwise: the first topics of the Python language reference, in topic order.
 PYDOC_SLICE = 64

@@ -11,7 +11,7 @@ for hybrid is never to lose to either of its sides, so a candidate's figure of m
 Each query's dense vector and sparse vector are computed once and every candidate fuses the same two prefetches
 (the same Qdrant collection, documents' vectors from the benchmark cache: `laser_rag_benchmarks.cache`).
 
-    python -m laser_rag_benchmarks.fusion --out benchmarks/results/fusion.json             # builtin:laser, ~40 min cold
+    python -m laser_rag_benchmarks.fusion --out benchmarks/results/fusion.json             # builtin:laser
     python -m laser_rag_benchmarks.fusion --mode basic --sets strategyqa --max-queries 20   # a quick look
 """
 

@@ -109,7 +109,7 @@ def dtype_choice(device: torch.device | str, requested: str | torch.dtype | None
 
     ``requested`` (a ``dtype=`` argument) wins, then ``$LASER_RAG_DTYPE``; "auto" or nothing chooses: bf16 on CUDA
     (fp16 where bf16 is unsupported), fp16 on MPS, and on a CPU bf16 only where AMX or AVX512-BF16 make it faster
-    (without them bf16 matmuls are several times slower than fp32).
+    (without them a CPU emulates bf16 matmuls, slower than fp32's).
     """
     device = torch.device(device)
     chosen = parse_dtype(requested)

@@ -36,7 +36,7 @@ class LatentRAGTrainConfig:
     max_sequence_tokens: int = 1024
     batch_size: int = pydantic.Field(default=4, ge=1)
     #: Trajectories per forward/backward (gradient accumulation inside a step; the losses are normalised over the
-    #: whole batch, so the gradient is the same): a batch of 4 ~800-token trajectories needs ~15 GB at once.
+    #: whole batch, so the gradient is the same): memory holds one micro-batch's activations at a time.
     micro_batch: int = pydantic.Field(default=1, ge=1)
     epochs: float = 1.0
     #: Optimizer steps; overrides epochs when > 0.
