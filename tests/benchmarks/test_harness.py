@@ -8,6 +8,7 @@ import json
 import math
 import warnings
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,10 +18,10 @@ from laser_rag.corpus import Document
 from laser_rag.evaluation import score_run
 from laser_rag.modes import RetrievalMode
 from laser_rag_benchmarks.cache import corpus_hash, document_vectors
-from laser_rag_datasets.subsets import slice_dataset
 from laser_rag_benchmarks.report import EvalReport, ModeResult, results_table
 from laser_rag_benchmarks.retrievers import DEFAULT_MODES, EvalSettings, build_retriever, parse_modes
 from laser_rag_benchmarks.shared import SHARED_EVALS, shared_eval, shared_slice
+from laser_rag_datasets.subsets import slice_dataset
 
 # ----------------------------------------------------------------------------------------------- metrics and modes
 
@@ -227,6 +228,26 @@ def test_report_round_trip_table_and_ratio(tmp_path):
     assert "| dataset | mode | nDCG@10 | R@100 | latency median (ms) | latency p95 (ms) |" in table
     assert "| tiny | rewrite | 0.500 | 1.000 | 2,000 | 4,000 |" in table
     assert "100.0x (LaSER at 1.0% of the rewrite pipeline's latency)" in table
+
+
+def test_results_are_found_in_the_checkout_or_where_the_environment_says(tmp_path, monkeypatch):
+    from laser_rag.errors import LaserRagError
+    from laser_rag_benchmarks import shared
+
+    repo = Path(__file__).resolve().parents[2]
+    monkeypatch.delenv(shared.RESULTS_ENV, raising=False)
+    assert shared.find_results_dir() == repo / "benchmarks" / "results"  # this checkout's, not the package's data
+    monkeypatch.setenv(shared.RESULTS_ENV, str(tmp_path / "mine"))
+    assert shared.find_results_dir() == tmp_path / "mine"
+    # an installed copy outside any checkout, run from elsewhere: a clear error, not a folder in site-packages
+    monkeypatch.delenv(shared.RESULTS_ENV)
+    monkeypatch.setattr(shared, "__file__", str(tmp_path / "site-packages" / "laser_rag_benchmarks" / "shared.py"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(shared.ResultsNotFoundError, match=shared.RESULTS_ENV) as caught:
+        shared.find_results_dir()
+    assert isinstance(caught.value, LaserRagError) and isinstance(caught.value, FileNotFoundError)
+    monkeypatch.chdir(repo)
+    assert shared.find_results_dir() == repo / "benchmarks" / "results"
 
 
 def test_the_committed_reports_still_load():

@@ -197,3 +197,25 @@ def test_runtime_summary_is_one_line(monkeypatch):
     assert "\n" not in line and line.startswith("device cpu, ")
     assert runtime.dtype_name(runtime.default_dtype("cpu")) in line and "torch thread" in line
     assert "(dtype= argument)" in runtime.runtime_summary("cpu", "bf16")
+
+
+def test_the_hash_index_keeps_every_process_entry(tmp_path):
+    """Processes sharing a cache hash files at once: the file lock keeps each one's read-update-write whole, so no
+    entry is lost."""
+    import hashlib
+    import json
+    import subprocess
+    import sys
+
+    files = []
+    for n in range(24):
+        files.append(tmp_path / "files" / f"f{n}.bin")
+        files[-1].parent.mkdir(exist_ok=True)
+        files[-1].write_bytes(f"file {n}".encode() * 1000)
+    code = ("import sys; from pathlib import Path; from laser_rag import _models; "
+            "[_models.file_sha256(Path(p)) for p in sys.argv[1:]]")
+    env = {**os.environ, "LASER_RAG_CACHE": str(tmp_path / "cache")}
+    workers = [subprocess.Popen([sys.executable, "-c", code, *map(str, files[i::4])], env=env) for i in range(4)]
+    assert [worker.wait(timeout=300) for worker in workers] == [0, 0, 0, 0]
+    index = json.loads((tmp_path / "cache" / "file-hashes.json").read_text())
+    assert sorted(index.values()) == sorted(hashlib.sha256(f.read_bytes()).hexdigest() for f in files)
