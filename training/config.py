@@ -158,7 +158,7 @@ class TrainConfig:
     #: threads, 47 s/step at one thread beside the baseline.
     threads: int = 0
     #: Mixed precision of the forward passes (weights and optimizer stay fp32): "auto" = bf16 autocast on CUDA with
-    #: bf16 and on CPUs with AMX or AVX512-BF16 (`laser_rag._models.cpu_bf16_units`), fp32 elsewhere, where bf16 is
+    #: bf16 and on CPUs with AMX or AVX512-BF16 (`laser_rag.runtime.cpu_bf16_units`), fp32 elsewhere, where bf16 is
     #: emulated and slower; "bf16" forces it; "off" never.
     autocast: Literal["auto", "bf16", "off"] = "auto"
     #: Run directory: log.jsonl, checkpoint/ (resumable), final/ (the encoder), summary.json.

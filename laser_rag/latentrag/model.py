@@ -117,7 +117,7 @@ class LatentRAGModel(nn.Module):
     def from_pretrained(cls, directory: str | Path, *, device: str | torch.device | None = None,
                         dtype: str | torch.dtype | None = None) -> LatentRAGModel:
         """A trained checkpoint folder, ready for inference (LoRA merged, eval mode, no gradients). The dtype follows
-        `laser_rag._models.dtype_choice` for the device unless given."""
+        `laser_rag.runtime.dtype_choice` for the device unless given."""
         from safetensors.torch import load_file
 
         directory = Path(directory)
