@@ -24,7 +24,7 @@ def launch(settings: AppSettings | None = None, *, block: bool = True):
     """Start the app offline (no analytics, no share link, nothing fetched from the network), bound to
     ``settings.host`` (127.0.0.1 by default); prints the device, dtype and threads the models use. Blocks until
     interrupted unless ``block=False``."""
-    from laser_rag import _models
+    from laser_rag import runtime
 
     settings = settings or AppSettings()
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -35,8 +35,8 @@ def launch(settings: AppSettings | None = None, *, block: bool = True):
 
         torch.set_num_threads(settings.threads)
     else:
-        _models.configure_threads()
-    print(f"laser-rag demo: {_models.runtime_summary()}", file=sys.stderr, flush=True)
+        runtime.configure_threads()
+    print(f"laser-rag demo: {runtime.runtime_summary()}", file=sys.stderr, flush=True)
     from laser_rag_app.ui import serve
 
     return serve(settings, block=block)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from laser_rag._cli_options import dataclass_options, mode_source_options
+from laser_rag.cli_options import dataclass_options, mode_source_options
 from laser_rag.llm import GenerationConfig
 from laser_rag.modes import ModeSources
 from laser_rag_app.settings import AppSettings

@@ -7,7 +7,7 @@ letters, digits, ``.``, ``_``, ``-``), its bytes are copied into the app's data 
 removed again and reported as `laser_rag.errors.CorpusError` (the message names no server path); the manifest
 (``uploads/manifest.json``) lists only files that were indexed completely, so they come back after a restart.
 
-The shared sets come as passages already (`laser_rag_benchmarks.datasets`); the Python reference and uploads are
+The shared sets come as passages already (`laser_rag_datasets.shared`); the Python reference and uploads are
 cut to what each encoder reads when they are indexed (``Corpus.chunk``).
 """
 
@@ -25,17 +25,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from laser_rag._util import atomic_write
+from laser_rag.util import atomic_write
 from laser_rag.corpus import Document, load_corpus, pydoc_corpus
 from laser_rag.errors import CorpusError
-from laser_rag_benchmarks.datasets import LICENSES, shared_data_dir, shared_dataset
+from laser_rag_datasets.shared import LICENSES, shared_data_dir, shared_dataset
 
 logger = logging.getLogger(__name__)
 
 ACCEPTED_SUFFIXES = (".jsonl", ".txt", ".md")
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 #: The default corpus when the shared data is there: the paragraphs of the first HotpotQA dev questions (each
-#: question brings its 2 supporting and 8 distractor paragraphs), small enough to index in a minute or two on CPU.
+#: question brings its 2 supporting and 8 distractor paragraphs), small enough to index at start-up on a CPU.
 HOTPOTQA_SLICE = 50
 #: The default corpus otherwise: the first topics of the Python language reference, in topic order.
 PYDOC_SLICE = 64

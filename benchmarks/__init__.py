@@ -3,8 +3,9 @@ folder under this namespaced name; the ``eval`` extra brings its dependencies).
 
 Where things live:
 
-- `laser_rag_benchmarks.datasets`: the shared public sets (SciFact, StrategyQA, HotpotQA, MuSiQue) as
-  `laser_rag.beir.RetrievalDataset`s and training records; training and the demo app read them from here.
+- The shared public sets it evaluates on are read by the layer below it, `laser_rag_datasets` (training and the
+  demo app read them there too); the benchmark results live in the repository's benchmarks/results/
+  (`laser_rag_benchmarks.shared.find_results_dir`), not in the installed package.
 - `laser_rag_benchmarks.retrievers`: the evaluated modes (the registry of `laser_rag.modes` plus the bm25 and
   minilm anchors), `EvalSettings`, and their retrievers over in-memory Qdrant collections.
 - `laser_rag_benchmarks.cache`: document vectors cached on disk per encoder and corpus.

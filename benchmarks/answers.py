@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from laser_rag._util import markdown_table
-from laser_rag_benchmarks.datasets import read_json_lines, shared_dataset, shared_file
+from laser_rag.util import markdown_table
+from laser_rag_datasets.shared import read_json_lines, shared_dataset, shared_file
 
 __all__ = [
     "LLM_METRICS",

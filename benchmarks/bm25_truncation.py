@@ -2,7 +2,7 @@
 first N tokens of the encoder's tokenizer (the cut `laser-rag eval --max-length N` gives the dense encoders).
 
 The pool is `laser-rag eval --dataset scifact --max-docs 1000`'s (claims_dev's 300 claims, their cited abstracts
-plus the same random distractors); BM25 is `laser_rag.bm25.BM25`, the eval's lexical anchor. Seconds on one core.
+plus the same random distractors); BM25 is `laser_rag.bm25.BM25`, the eval's lexical anchor.
 
     python benchmarks/bm25_truncation.py --out benchmarks/results/bm25_truncation.json
 """
@@ -18,8 +18,8 @@ from laser_rag.bm25 import BM25
 from laser_rag.corpus import document_text
 from laser_rag.encoders import LaSEREncoder
 from laser_rag.evaluation import score_run
-from laser_rag_benchmarks.datasets import LICENSES, shared_dataset
-from laser_rag_benchmarks.harness import slice_dataset
+from laser_rag_datasets.shared import LICENSES, shared_dataset
+from laser_rag_datasets.subsets import slice_dataset
 
 
 def main() -> None:

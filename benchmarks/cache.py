@@ -23,15 +23,15 @@ import numpy as np
 from filelock import FileLock
 from tqdm.auto import tqdm
 
-from laser_rag._util import atomic_write
+from laser_rag.util import atomic_write
 from laser_rag.corpus import Document
 
 
 def default_cache_dir() -> Path:
     """``<laser_rag cache>/eval-vectors`` (``$LASER_RAG_CACHE`` moves the laser_rag cache)."""
-    from laser_rag import _models
+    from laser_rag import runtime
 
-    return _models.cache_dir() / "eval-vectors"
+    return runtime.cache_dir() / "eval-vectors"
 
 
 def corpus_hash(documents: Sequence[Document]) -> str:

@@ -16,7 +16,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from laser_rag._cli_options import mode_source_options
+from laser_rag.cli_options import mode_source_options
 from laser_rag.modes import ModeSources
 from laser_rag_benchmarks.retrievers import DEFAULT_MODES, DEPTH, EvalSettings, parse_modes  # light: no torch
 
@@ -27,7 +27,7 @@ def _load_dataset(data: Path | None, name: str | None, split: str | None):
     `laser_rag.errors.CorpusError` (one red line on the command line)."""
     from laser_rag.beir import load_beir
     from laser_rag.errors import CorpusError, LaserRagError
-    from laser_rag_benchmarks.datasets import LICENSES, shared_dataset
+    from laser_rag_datasets.shared import LICENSES, shared_dataset
 
     if (data is None) == (name is None):
         raise CorpusError("give either a BEIR directory (--data) or a shared dataset name (--dataset)")
@@ -176,11 +176,11 @@ def eval_qa(
         import json
         import re
 
-        from laser_rag._util import atomic_write
+        from laser_rag.util import atomic_write
         from laser_rag.errors import CorpusError
         from laser_rag_benchmarks.qa import load_qa
         from laser_rag_benchmarks.qa_eval import qa_table, run_qa_eval
-        from laser_rag_benchmarks.shared import RESULTS_DIR
+        from laser_rag_benchmarks.shared import find_results_dir
 
         try:
             qa_set = load_qa(data, limit=limit)
@@ -188,7 +188,7 @@ def eval_qa(
             raise CorpusError(str(exc)) from exc
         result = run_qa_eval(qa_set, latentrag_checkpoint=latentrag, explicit_checkpoint=explicit,
                              systems=systems, warmup=warmup)
-        target = out or RESULTS_DIR / f"qa_{re.sub(r'[^A-Za-z0-9_.-]+', '_', qa_set.name)}.json"
+        target = out or find_results_dir() / f"qa_{re.sub(r'[^A-Za-z0-9_.-]+', '_', qa_set.name)}.json"
         atomic_write(target, json.dumps(result, indent=2) + "\n")
         typer.echo(qa_table(result))
         typer.echo(f"\nwrote {target}")

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import torch
 
-from laser_rag import _models
+from laser_rag import runtime
 from laser_rag.encoders import LaSEREncoder
 from laser_rag.evaluation import evaluate_encoder
-from laser_rag_benchmarks.datasets import LICENSES, shared_dataset
-from laser_rag_benchmarks.harness import slice_dataset
+from laser_rag_datasets.shared import LICENSES, shared_dataset
+from laser_rag_datasets.subsets import slice_dataset
 from laser_rag_benchmarks.shared import SHARED_EVALS
 
 
@@ -38,8 +38,8 @@ def main() -> None:
     args = parser.parse_args()
     encoders = {name: LaSEREncoder.from_pretrained(args.source, dtype=name) for name in ("float32", "bfloat16")}
     report = {"benchmark": "dtype_quality", "source": args.source, "machine": platform.processor(),
-              "cpu_bf16_units": _models.cpu_bf16_units(), "torch_threads": torch.get_num_threads(),
-              "runtime": _models.runtime_summary(), "max_queries": args.max_queries, "max_docs": args.max_docs,
+              "cpu_bf16_units": runtime.cpu_bf16_units(), "torch_threads": torch.get_num_threads(),
+              "runtime": runtime.runtime_summary(), "max_queries": args.max_queries, "max_docs": args.max_docs,
               "load_average_at_start": [round(x, 2) for x in os.getloadavg()], "sets": {}}
     for name in args.sets.split(","):
         plan = SHARED_EVALS[name]

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import torch
 
-from laser_rag._util import atomic_write
+from laser_rag.util import atomic_write
 from laser_rag.encoders import LaSEREncoder
-from laser_rag_benchmarks.datasets import shared_data_dir, shared_dataset
-from laser_rag_benchmarks.shared import RESULTS_DIR
+from laser_rag_datasets.shared import shared_data_dir, shared_dataset
+from laser_rag_benchmarks.shared import find_results_dir
 
 
 
@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--doc-batches", type=int, default=4, help="document batches per K and round")
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "encode_latency.json")
+    parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/encode_latency.json")
     args = parser.parse_args()
     if shared_data_dir() is None:
         raise SystemExit("needs ../shared/data (StrategyQA questions and SciFact abstracts)")
@@ -121,7 +121,7 @@ def main() -> None:
             "doc_gflops": doc_flops / 1e9,
             "doc_fraction_of_matmul": doc_flops / peak,
         }
-    atomic_write(args.out, json.dumps(results, indent=2) + "\n")
+    atomic_write(args.out or find_results_dir() / "encode_latency.json", json.dumps(results, indent=2) + "\n")
     print(f"matmul {peak / 1e9:.1f} GFLOP/s; query batch {args.batch_size} (~{results['query_tokens_mean']:.0f} "
           f"tokens), docs ~{results['doc_tokens_mean']:.0f} tokens")
     print("| K | query batch ms | vs K=1 | docs/s | doc GFLOP/s | of matmul |\n|---|---|---|---|---|---|")

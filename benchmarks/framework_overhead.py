@@ -30,12 +30,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from laser_rag._util import atomic_write
+from laser_rag.util import atomic_write
 from laser_rag.corpus import Document
 from laser_rag.encoders import BaseEncoder, LaSEREncoder
 from laser_rag.store import Hit, VectorCollection, connect, release
-from laser_rag_benchmarks.datasets import LICENSES, shared_dataset
-from laser_rag_benchmarks.shared import RESULTS_DIR
+from laser_rag_datasets.shared import LICENSES, shared_dataset
+from laser_rag_benchmarks.shared import find_results_dir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -177,7 +177,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64, help="Documents encoded and stored per step.")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice).")
     parser.add_argument("--qdrant-path", type=Path, default=REPO / "runs" / "qdrant-bench")
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "framework_overhead.json")
+    parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/framework_overhead.json")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -248,8 +248,9 @@ def main() -> None:
                     "load_average_after": os.getloadavg()},
         "wall_seconds": time.time() - started,
     }
-    atomic_write(args.out, json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}", flush=True)
+    out = args.out or find_results_dir() / "framework_overhead.json"
+    atomic_write(out, json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}", flush=True)
 
 
 if __name__ == "__main__":

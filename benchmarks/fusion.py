@@ -3,7 +3,7 @@
 Hybrid search (`laser_rag.store.VectorCollection.search_hybrid`) fuses the dense top-100 with the BM25 top-100
 inside Qdrant. This benchmark scores each fusion candidate — reciprocal rank fusion with rank constant ``k`` and
 (dense, sparse) weights, and distribution-based score fusion — with one encoder on the training validation sets
-(`laser_rag_training.data.validation_set`: StrategyQA's validation split, HotpotQA evidence's, and SciFact's
+(`laser_rag_datasets.subsets.validation_set`: StrategyQA's validation split, HotpotQA evidence's, and SciFact's
 long-document split of claims_train, never the claims_dev queries of the shared SciFact set). The product's goal
 for hybrid is never to lose to either of its sides, so a candidate's figure of merit is its *worst* set:
 ``min over sets of nDCG@10(hybrid) / max(nDCG@10(dense), nDCG@10(BM25))``, the mean breaking ties.
@@ -11,7 +11,7 @@ for hybrid is never to lose to either of its sides, so a candidate's figure of m
 Each query's dense vector and sparse vector are computed once and every candidate fuses the same two prefetches
 (the same Qdrant collection, documents' vectors from the benchmark cache: `laser_rag_benchmarks.cache`).
 
-    python -m laser_rag_benchmarks.fusion --out benchmarks/results/fusion.json             # builtin:laser, ~40 min cold
+    python -m laser_rag_benchmarks.fusion --out benchmarks/results/fusion.json             # builtin:laser
     python -m laser_rag_benchmarks.fusion --mode basic --sets strategyqa --max-queries 20   # a quick look
 """
 
@@ -35,7 +35,7 @@ CANDIDATES: list[tuple[str, dict]] = [
     ("rrf-k60-dense2x", {"fusion": "rrf", "rrf_k": 60, "weights": (2.0, 1.0)}),
     ("dbsf", {"fusion": "dbsf"}),
 ]
-#: The validation sets (`laser_rag_training.data.validation_set`).
+#: The validation sets (`laser_rag_datasets.subsets.validation_set`).
 SETS = ("strategyqa", "hotpotqa_evidence", "scifact")
 
 
@@ -47,7 +47,7 @@ def evaluate_fusions(mode: str, name: str, max_queries: int | None = None, progr
     from laser_rag.evaluation import judged_queries, score_run
     from laser_rag_benchmarks.retrievers import DEPTH, EvalSettings, memory_collection, mode_encoder
     from laser_rag_benchmarks.shared import SHARED_EVALS
-    from laser_rag_training.data import validation_set
+    from laser_rag_datasets.subsets import validation_set
 
     dataset = validation_set(name)
     # the token limit the shared eval reads the set's documents with (SciFact: 128), so the vectors are the ones
@@ -92,7 +92,7 @@ def choose(sets: dict[str, dict]) -> tuple[str, dict[str, dict]]:
 def main() -> None:
     import torch
 
-    from laser_rag import _models
+    from laser_rag import runtime
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mode", default="laser", help="the eval mode whose encoder is fused (laser, basic, minilm)")
@@ -102,7 +102,7 @@ def main() -> None:
     args = parser.parse_args()
     report = {"benchmark": "fusion", "mode": args.mode, "command": "python -m laser_rag_benchmarks.fusion " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None and k != "out"),
-        "machine": platform.processor() or platform.machine(), "runtime": _models.runtime_summary(),
+        "machine": platform.processor() or platform.machine(), "runtime": runtime.runtime_summary(),
         "torch_threads": torch.get_num_threads(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "candidates": dict(CANDIDATES), "sets": {}}
     started = time.perf_counter()

@@ -29,7 +29,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform
-import random
 import statistics
 import sys
 import time
@@ -42,29 +41,9 @@ from tqdm.auto import tqdm
 
 from laser_rag.beir import RetrievalDataset
 from laser_rag.evaluation import judged_queries, score_queries, score_run
+from laser_rag_datasets.subsets import slice_dataset
 from laser_rag_benchmarks.report import EvalReport, ModeFigures, results_table
 from laser_rag_benchmarks.retrievers import DEFAULT_MODES, EvalSettings, parse_modes, runners
-
-
-def slice_dataset(dataset: RetrievalDataset, max_queries: int | None = None, max_docs: int | None = None,
-                  seed: int = 0) -> RetrievalDataset:
-    """A smaller copy: the first ``max_queries`` judged queries, and a corpus of their relevant documents plus
-    distractors drawn at random (``seed``) up to ``max_docs`` (never fewer than the relevant ones). Corpus order
-    is kept. For quick runs and tests; figures on a slice are not comparable with the full set's."""
-    qids = judged_queries(dataset.qrels, list(dataset.queries))[:max_queries]
-    relevant = {doc_id for qid in qids for doc_id in dataset.qrels[qid]}
-    keep = {doc.id for doc in dataset.corpus if doc.id in relevant}
-    if max_docs is None:
-        keep = {doc.id for doc in dataset.corpus}
-    else:
-        others = [doc.id for doc in dataset.corpus if doc.id not in keep]
-        keep |= set(random.Random(seed).sample(others, max(0, min(len(others), max_docs - len(keep)))))
-    return RetrievalDataset(
-        f"{dataset.name}[{len(qids)}q,{len(keep)}d]",
-        [doc for doc in dataset.corpus if doc.id in keep],
-        {qid: dataset.queries[qid] for qid in qids},
-        {qid: {d: g for d, g in dataset.qrels[qid].items() if d in keep} for qid in qids},
-    )
 
 
 def _percentile(values: Sequence[float], q: float) -> float:

@@ -30,8 +30,6 @@ import numpy as np
 from laser_rag import store
 from laser_rag.corpus import Document
 
-RESULTS = Path(__file__).resolve().parent / "results"
-
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -44,9 +42,9 @@ def _load() -> list[float]:
 def scifact_end_to_end(folder: Path, limit: int | None, batch_size: int) -> dict:
     import torch
 
-    from laser_rag import _models
+    from laser_rag import runtime
     from laser_rag.encoders import load_encoder
-    from laser_rag_benchmarks.datasets import LICENSES, shared_dataset
+    from laser_rag_datasets.shared import LICENSES, shared_dataset
 
     documents = shared_dataset("scifact", "all").corpus[:limit]
     encoder = load_encoder()
@@ -59,7 +57,7 @@ def scifact_end_to_end(folder: Path, limit: int | None, batch_size: int) -> dict
         "documents": report.added, "seconds": report.seconds, "documents_per_s": report.documents_per_second,
         "encode_seconds": report.encode_seconds, "upsert_seconds": report.upsert_seconds,
         "encoder": encoder.label, "precision": encoder.precision, "torch_threads": torch.get_num_threads(),
-        "runtime": _models.runtime_summary(), "max_length": encoder.max_length,
+        "runtime": runtime.runtime_summary(), "max_length": encoder.max_length,
         "load_average_before": load_before, "load_average_after": _load(), "licence": LICENSES["scifact"],
     }
 

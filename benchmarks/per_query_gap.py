@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from laser_rag._util import atomic_write
+from laser_rag.util import atomic_write
 from laser_rag.sparse import SparseEncoder
-from laser_rag_benchmarks.datasets import shared_dataset
+from laser_rag_datasets.shared import shared_dataset
 from laser_rag_benchmarks.report import EvalReport
 
 

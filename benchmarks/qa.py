@@ -3,7 +3,7 @@ of LatentRAG / Search-R1 (SQuAD's normalisation) and the statistics to compare t
 
 - `load_qa` reads a HotpotQA file (official layout: a JSON list or JSON lines), a MuSiQue JSON-lines file, or one
   of the shared sets by name: ``"hotpotqa"`` (dev_100), ``"musique"`` (its answerable half) or ``"strategyqa"``
-  (the test split of `laser_rag_benchmarks.datasets.strategyqa_records`, answers "yes"/"no").
+  (the test split of `laser_rag_datasets.shared.strategyqa_records`, answers "yes"/"no").
 - Metrics, per question: `exact_match`, `f1_score`, `cover_match` (a gold answer inside the prediction) and
   `answer_in_text` (a gold answer inside a retrieved document: the "retrieval success" of one retrieval).
 - Statistics over per-question values: `bootstrap_ci`, `paired_bootstrap` (system a minus system b) and `mcnemar`
@@ -31,12 +31,12 @@ from typing import Any
 import numpy as np
 
 from laser_rag.corpus import Document
-from laser_rag_benchmarks.datasets import (
-    _Pool,
-    _short_hash,
+from laser_rag_datasets.shared import (
+    DocumentPool,
     read_json_lines,
     shared_dataset,
     shared_file,
+    short_hash,
     strategyqa_records,
 )
 
@@ -147,20 +147,20 @@ def _answers(row: dict) -> list[str]:
 def _from_rows(name: str, path: Path) -> QASet:
     rows = _read_rows(path)
     musique = "paragraphs" in rows[0]
-    pool = _Pool("musique:" if musique else "hotpot:")  # the ids of `shared_dataset("musique"/"hotpotqa")`
+    pool = DocumentPool("musique:" if musique else "hotpot:")  # the ids of `shared_dataset("musique"/"hotpotqa")`
     items = []
     for index, row in enumerate(rows):
         if musique:
             _require(row, ("question", "answer", "paragraphs"), path, index)
             if not row.get("answerable", True):
                 continue
-            qid = str(row.get("id") or _short_hash(row["question"]))
+            qid = str(row.get("id") or short_hash(row["question"]))
             ids = pool.add_paragraphs(row["paragraphs"])
             supporting = list(dict.fromkeys(d for d, is_supporting in ids if is_supporting))
             kind = qid.split("__")[0] if "__" in qid else ""
         else:
             _require(row, ("question", "answer", "context"), path, index)
-            qid = str(row.get("_id") or row.get("id") or _short_hash(row["question"]))
+            qid = str(row.get("_id") or row.get("id") or short_hash(row["question"]))
             ids = pool.add_context(row["context"])
             titles = dict.fromkeys(fact[0] for fact in row.get("supporting_facts") or [])
             supporting, kind = [ids[title] for title in titles if title in ids], str(row.get("type") or "")

@@ -206,7 +206,7 @@ def run_qa_eval(qa_set: QASet, *, latentrag_checkpoint: str | Path | None = None
     import torch
     from tqdm.auto import tqdm
 
-    from laser_rag import _models, store
+    from laser_rag import runtime, store
     from laser_rag.encoders import load_encoder
 
     chosen = parse_systems(systems)
@@ -297,7 +297,7 @@ def run_qa_eval(qa_set: QASet, *, latentrag_checkpoint: str | Path | None = None
             "index_seconds": round(index_seconds, 2),
             "seconds": round(time.perf_counter() - started, 2),
         },
-        "runtime": _models.runtime_summary(),
+        "runtime": runtime.runtime_summary(),
         "threads": torch.get_num_threads(),
         "load_average_start": load_start,
         "load_average": list(os.getloadavg()),
@@ -317,7 +317,7 @@ def _interval(values: Sequence[float]) -> str:
 def qa_table(result: dict[str, Any]) -> str:
     """The report as a markdown table (one row per system; stage columns are per-question means in ms), then a line
     with LatentRAG's paired comparisons and the latency ratios."""
-    from laser_rag._util import markdown_table
+    from laser_rag.util import markdown_table
 
     systems = result["systems"]
     decode = any("decode_ms" in s["stages_ms"] for s in systems.values())

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from laser_rag._util import atomic_write, markdown_table
 from laser_rag.modes import ModeSources, RetrievalMode
+from laser_rag.util import atomic_write, markdown_table
 
 _HEADERS = {"ndcg_cut": "nDCG", "recall": "R", "recip_rank": "MRR"}
 

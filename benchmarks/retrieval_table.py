@@ -12,12 +12,12 @@ import sys
 from pathlib import Path
 
 from laser_rag_benchmarks.report import EvalReport, results_table
-from laser_rag_benchmarks.shared import RESULTS_DIR, SHARED_EVALS
+from laser_rag_benchmarks.shared import SHARED_EVALS, find_results_dir
 
 
 def main(paths: list[str]) -> None:
     if not paths:
-        paths = [str(RESULTS_DIR / f"retrieval_{name}.json") for name in SHARED_EVALS]
+        paths = [str(find_results_dir() / f"retrieval_{name}.json") for name in SHARED_EVALS]
     reports = [EvalReport.load(p) for p in paths if Path(p).is_file()]
     if not reports:
         sys.exit("no reports found: run benchmarks/eval_shared.sh first")

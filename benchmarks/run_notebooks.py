@@ -4,7 +4,7 @@
 
 LASER_RAG_NOTEBOOK_SLICE (default "full"), LASER_RAG_NOTEBOOK_SETS and the LASER_RAG_JUDGE_* variables are passed
 to the kernel. 01_retrieval loads the reports of benchmarks/eval_shared.sh when their settings match (run that
-first); 02_answers generates and judges answers (about an hour on 2 busy CPU cores).
+first); 02_answers generates and judges answers (the slow one).
 """
 
 from __future__ import annotations

@@ -22,9 +22,9 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-from laser_rag._util import atomic_write
-from laser_rag_benchmarks.datasets import shared_dataset
-from laser_rag_benchmarks.shared import RESULTS_DIR
+from laser_rag.util import atomic_write
+from laser_rag_datasets.shared import shared_dataset
+from laser_rag_benchmarks.shared import find_results_dir
 
 LEVELS = (1, 4, 16)
 MODES = {"batched": 16, "one_at_a_time": 1}  # max_batch_size
@@ -78,7 +78,7 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="encoder source (default: the embedded LaSER model)")
     parser.add_argument("--requests", type=int, default=48, help="requests per concurrency level and mode")
     parser.add_argument("--cpus", type=float, default=2.0, help="CPUs (and torch threads) of the one replica")
-    parser.add_argument("--out", default=str(RESULTS_DIR / "serve_load.json"))
+    parser.add_argument("--out", default=None)
     args = parser.parse_args()
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -122,7 +122,7 @@ def main() -> None:
         "max_batch_size": MODES, "batch_wait_timeout_s": ServeConfig().batch_wait_timeout_s,
         "results": results, "batching_gain_requests_per_s": gain,
     }
-    atomic_write(args.out, json.dumps(report, indent=2) + "\n")
+    atomic_write(args.out or find_results_dir() / "serve_load.json", json.dumps(report, indent=2) + "\n")
     print(json.dumps({"batching_gain_requests_per_s": gain, "replica_runtime": runtime}))
 
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
-from laser_rag._util import atomic_write
+from laser_rag.util import atomic_write
 
 
 class JsonConfig:

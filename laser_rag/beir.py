@@ -13,7 +13,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from laser_rag._util import atomic_write
+from laser_rag.util import atomic_write
 from laser_rag.corpus import (
     ID_KEYS,
     TEXT_KEYS,

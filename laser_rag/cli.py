@@ -39,7 +39,7 @@ from typing import Annotated, Any, Literal, Optional
 
 import typer
 
-from laser_rag._cli_options import dataclass_options, mode_source_options
+from laser_rag.cli_options import dataclass_options, mode_source_options
 from laser_rag.errors import CollectionNotFoundError, LaserRagError
 from laser_rag.llm import GenerationConfig
 from laser_rag.modes import MODES, ModePreset, ModeSources, RetrievalMode, preset
@@ -144,9 +144,9 @@ def main() -> None:
 
 def _announce() -> None:
     """One start-up line on stderr before a model loads: device, dtype and threads."""
-    from laser_rag import _models
+    from laser_rag import runtime
 
-    typer.echo(f"laser-rag: {_models.runtime_summary()}", err=True)
+    typer.echo(f"laser-rag: {runtime.runtime_summary()}", err=True)
 
 
 def _open(query: QueryOptions, where: StoreOptions, models: ModeSources, *, k: int = 10, create: bool = False,

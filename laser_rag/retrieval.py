@@ -262,7 +262,7 @@ def encoder_for(mode: RetrievalMode | str, source: str | None = None) -> BaseEnc
     Until ``builtin:basic`` ships, a preset that asks for it gets the default backbone with K=1 (logged once).
     """
     global _warned_basic_fallback
-    from laser_rag import _models
+    from laser_rag import backbones
     from laser_rag.encoders import load_encoder, with_thinking_steps
 
     chosen = preset(mode)
@@ -276,7 +276,7 @@ def encoder_for(mode: RetrievalMode | str, source: str | None = None) -> BaseEnc
             logger.warning("no builtin:basic checkpoint: the basic encoder is the default backbone with "
                            "num_thinking_steps=1")
             _warned_basic_fallback = True
-        encoder = load_encoder(_models.DEFAULT_BASE)
+        encoder = load_encoder(backbones.DEFAULT_BASE)
     # a preset's K pins encoders with latent steps only: a single-pass model (sentence-transformers) is one already
     return with_thinking_steps(encoder, steps) if encoder.supports_thinking_steps else encoder
 

@@ -46,7 +46,7 @@ def ship(
     ``--query-max-length`` set what the shipped checkpoint reads at inference instead, so the ``laser_config.json``
     that ships is exactly what this command wrote, never a hand edit.
     """
-    from laser_rag._util import atomic_write
+    from laser_rag.util import atomic_write
     from laser_rag.config import CONFIG_NAME, LaSERConfig
 
     final = run if run.name == "final" else run / "final"
@@ -84,7 +84,7 @@ def ship(
 
 
 def _ship_latentrag(final: Path, name: str, into: Path) -> Path:
-    from laser_rag._util import atomic_write
+    from laser_rag.util import atomic_write
 
     if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", name):
         raise typer.BadParameter(f"{name!r}: use lower-case letters, digits, '.', '_' and '-'")

@@ -93,8 +93,8 @@ def local_llm():
 @pytest.fixture(scope="session")
 def scifact_slice(shared_data):
     """SciFact validation: the first 12 judged claims, their cited abstracts and other abstracts, 80 in all (relevance
-    from SciFact's own qrels; `laser_rag_benchmarks.harness.slice_dataset`)."""
-    from laser_rag_benchmarks.datasets import shared_dataset
-    from laser_rag_benchmarks.harness import slice_dataset
+    from SciFact's own qrels; `laser_rag_datasets.subsets.slice_dataset`)."""
+    from laser_rag_datasets.shared import shared_dataset
+    from laser_rag_datasets.subsets import slice_dataset
 
     return slice_dataset(shared_dataset("scifact", "validation", data_dir=shared_data), max_queries=12, max_docs=80)

@@ -45,12 +45,12 @@ def run_lock(run: Path) -> Iterator[None]:
 
 
 def use_threads(threads: int = 0) -> int:
-    """Set torch's threads: ``threads`` if given, else the library's choice (`laser_rag._models.configure_threads`:
+    """Set torch's threads: ``threads`` if given, else the library's choice (`laser_rag.runtime.configure_threads`:
     the physical cores, unless ``$LASER_RAG_THREADS`` or ``OMP_NUM_THREADS`` say otherwise). Returns the count."""
     if threads:
         torch.set_num_threads(threads)
         return threads
-    from laser_rag._models import configure_threads
+    from laser_rag.runtime import configure_threads
 
     return configure_threads()
 
@@ -122,7 +122,7 @@ def append_jsonl(path: Path, record: dict[str, Any]) -> None:
 def truncate_log(path: Path, step: int) -> None:
     """Drop log lines of steps after ``step`` (they were not checkpointed and will be run again)."""
     if path.is_file():
-        from laser_rag._util import atomic_write
+        from laser_rag.util import atomic_write
 
         lines = [line for line in path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= step]
         atomic_write(path, "".join(line + "\n" for line in lines))

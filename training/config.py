@@ -22,7 +22,7 @@ import pydantic
 import yaml
 from pydantic.dataclasses import dataclass
 
-from laser_rag._models import DEFAULT_BASE
+from laser_rag.backbones import DEFAULT_BASE
 from laser_rag.errors import TrainingError
 from laser_rag_training.losses import LossWeights
 
@@ -91,7 +91,7 @@ class RunConfig:
     #: Save a resumable checkpoint every this many steps (and at the end; 0: only at the end).
     save_every: int = 25
     #: Mixed precision of the forward passes (weights and optimizer stay fp32): "auto" = bf16 autocast on CUDA with
-    #: bf16 and on CPUs with AMX or AVX512-BF16 (`laser_rag._models.cpu_bf16_units`), fp32 elsewhere, where bf16 is
+    #: bf16 and on CPUs with AMX or AVX512-BF16 (`laser_rag.runtime.cpu_bf16_units`), fp32 elsewhere, where bf16 is
     #: emulated and slower; "bf16" forces it; "off" never.
     autocast: Literal["auto", "bf16", "off"] = "auto"
     #: Run directory: the run's config, log, resumable checkpoint and result.
@@ -179,7 +179,7 @@ class TrainConfig(RunConfig):
         default_factory=lambda: {"strategyqa": 1.0, "hotpotqa_evidence": 1.0})
     #: Use at most this many examples per source (0: all); for quick runs and tests.
     max_examples_per_source: int = 0
-    #: Validation sets (`laser_rag_benchmarks.datasets.shared_dataset` names) evaluated every eval_every steps.
+    #: Validation sets (`laser_rag_datasets.shared.shared_dataset` names) evaluated every eval_every steps.
     eval_sets: list[str] = dataclasses.field(default_factory=lambda: ["hotpotqa_evidence"])
     #: Evaluate every this many steps (0: never during training).
     eval_every: int = 0
@@ -258,6 +258,6 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
 
 
 def save_config(config: TrainConfig, path: Path) -> None:
-    from laser_rag._util import atomic_write
+    from laser_rag.util import atomic_write
 
     atomic_write(path, json.dumps(config.to_dict(), indent=2) + "\n")

@@ -1,5 +1,5 @@
 """Training examples with reasoning paths, built from the shared public sets
-(`laser_rag_benchmarks.datasets`), and the run's batches.
+(`laser_rag_datasets.shared`), and the run's batches.
 
 Each example is a query, its rationale as reasoning segments (the explicit view's input), the documents it may be
 trained towards (``targets``), every document relevant to it (``positives``: never used as its negative) and
@@ -36,10 +36,11 @@ import torch
 
 from laser_rag.bm25 import BM25
 from laser_rag.corpus import Document
-from laser_rag_benchmarks import datasets
+from laser_rag_datasets import shared
+from laser_rag_datasets.subsets import scifact_train_claims
 from laser_rag_training.segments import join_segments
 
-#: The sources `build_training_set` knows, by their `laser_rag_benchmarks.datasets.shared_dataset` name.
+#: The sources `build_training_set` knows, by their `laser_rag_datasets.shared.shared_dataset` name.
 SOURCES = ("strategyqa", "scifact", "hotpotqa_evidence", "ircot")
 #: Splits whose queries are never trained on.
 HELD_OUT_SPLITS = {"strategyqa": ("validation", "test"), "hotpotqa_evidence": ("validation", "test"),
@@ -84,7 +85,7 @@ class TrainingSet:
 def strategyqa_examples(split: str = "train") -> list[TrainExample]:
     """StrategyQA questions with at least one golden sentence; rationale = decomposition steps + facts."""
     examples = []
-    for r in datasets.strategyqa_records(split):
+    for r in shared.strategyqa_records(split):
         ids = [doc_id for doc_id, _ in r["positives"]]
         if ids:
             segments = [s for s in (*r["decomposition"], *r["facts"]) if s.strip()]
@@ -92,23 +93,20 @@ def strategyqa_examples(split: str = "train") -> list[TrainExample]:
     return examples
 
 
-def _scifact_split(split: str) -> list[dict]:
-    """claims_train's part ``split`` (by `split_of` the claim id)."""
-    return [c for c in datasets.scifact_claims("train") if split == "all" or datasets.split_of(c["id"]) == split]
-
-
 def scifact_examples(split: str = "train") -> list[TrainExample]:
     """SciFact claims (claims_train's ``split`` part) that carry rationale sentences; target = the cited
     abstract(s)."""
     examples = []
-    for c in _scifact_split(split):
+    for c in scifact_train_claims(split):
         ids = [doc_id for doc_id, _, _ in c["positives"]]
         if ids and c["rationale_sentences"]:
             examples.append(TrainExample(c["id"], "scifact", c["claim"], list(c["rationale_sentences"]), ids, ids))
     return examples
 
 
-def _mentions(sentence: str, answer: str) -> bool:
+def mentions_answer(sentence: str, answer: str) -> bool:
+    """Whether ``sentence`` states ``answer`` as a whole word or phrase (case-insensitive): the test that splits a
+    HotpotQA question's evidence into its first and second hop."""
     return bool(answer) and re.search(rf"(?<!\w){re.escape(answer.lower())}(?!\w)", sentence.lower()) is not None
 
 
@@ -124,11 +122,11 @@ def hotpotqa_examples(split: str = "train") -> list[TrainExample]:
     often), all evidence sentences are targets and the rationale is the answer alone.
     """
     examples = []
-    for r in datasets.hotpotqa_evidence_records(split):
+    for r in shared.hotpotqa_evidence_records(split):
         ids = [doc_id for doc_id, _ in r["positives"]]
         if not ids:
             continue
-        answer_ids = [doc_id for doc_id, text in r["positives"] if _mentions(text, r["answer"])]
+        answer_ids = [doc_id for doc_id, text in r["positives"] if mentions_answer(text, r["answer"])]
         conclusion = f"So the answer is {r['answer']}."
         if 0 < len(answer_ids) < len(ids):
             bridge = [text for doc_id, text in r["positives"] if doc_id not in answer_ids]
@@ -144,7 +142,7 @@ def ircot_examples(split: str = "train") -> list[TrainExample]:
     if split != "train":
         return []
     return [TrainExample(r["id"], "ircot", r["question"], r["reasoning"], ids, ids)
-            for r in datasets.ircot_records()[1] if (ids := [doc_id for doc_id, _ in r["positives"]])]
+            for r in shared.ircot_records()[1] if (ids := [doc_id for doc_id, _ in r["positives"]])]
 
 
 _BUILDERS = {"strategyqa": strategyqa_examples, "scifact": scifact_examples, "hotpotqa_evidence": hotpotqa_examples,
@@ -154,8 +152,8 @@ _BUILDERS = {"strategyqa": strategyqa_examples, "scifact": scifact_examples, "ho
 def _corpus(source: str) -> list[Document]:
     """The pool a source's documents (and hard negatives) come from."""
     if source == "ircot":
-        return datasets.ircot_records()[0]
-    return datasets.shared_dataset(source, "train").corpus
+        return shared.ircot_records()[0]
+    return shared.shared_dataset(source, "train").corpus
 
 
 def rationales(source: str, split: str) -> dict[str, str]:
@@ -167,29 +165,11 @@ def held_out_relevant(source: str) -> set[str]:
     """Ids of the documents relevant to any validation/test query of ``source`` (for SciFact also claims_dev's,
     the shared evaluation queries)."""
     if source == "scifact":
-        claims = [*datasets.scifact_claims("validation"),
-                  *(c for split in HELD_OUT_SPLITS[source] for c in _scifact_split(split))]
+        claims = [*shared.scifact_claims("validation"),
+                  *(c for split in HELD_OUT_SPLITS[source] for c in scifact_train_claims(split))]
         return {doc_id for c in claims for doc_id, _, _ in c["positives"]}
     return {doc_id for split in HELD_OUT_SPLITS[source]
-            for docs in datasets.shared_dataset(source, split).qrels.values() for doc_id in docs}
-
-
-def validation_set(source: str, split: str = "validation", max_docs: int = 1000):
-    """The retrieval set a trained encoder is validated on for ``source`` (a `RetrievalDataset`): the shared set's
-    ``split`` for StrategyQA and HotpotQA evidence (short passages, the whole pool); for SciFact, the abstracts
-    judged for claims_train's ``split`` part plus random distractors up to ``max_docs`` abstracts (the long-document
-    validation set: the whole 5,183-abstract pool takes an hour per model on one CPU core)."""
-    from laser_rag.beir import RetrievalDataset
-    from laser_rag_benchmarks.harness import slice_dataset
-
-    if source != "scifact":
-        return datasets.shared_dataset(source, split)
-    full = datasets.shared_dataset("scifact", "train")
-    claims = {c["id"] for c in _scifact_split(split)}
-    part = RetrievalDataset(f"scifact/train-{split}", full.corpus,
-                            {q: t for q, t in full.queries.items() if q in claims},
-                            {q: r for q, r in full.qrels.items() if q in claims})
-    return slice_dataset(part, max_docs=max_docs)
+            for docs in shared.shared_dataset(source, split).qrels.values() for doc_id in docs}
 
 
 def mine_negatives(

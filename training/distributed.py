@@ -66,7 +66,7 @@ def _launched_world() -> World:
     if torch.cuda.is_available():
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     else:
-        from laser_rag._models import default_device
+        from laser_rag.runtime import default_device
 
         device = default_device()
     return World(rank, size, device)
@@ -156,7 +156,7 @@ def cpu_threads(world: World) -> int:
     (0, the library's own choice, in a world of one or on a GPU)."""
     if world.size == 1 or world.device.type != "cpu":
         return 0
-    from laser_rag._models import physical_cores
+    from laser_rag.runtime import physical_cores
 
     local = int(os.environ.get("LOCAL_WORLD_SIZE", world.size))
     return max(1, physical_cores() // local)

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from laser_rag import _models
+from laser_rag import backbones
 from laser_rag.config import LaSERConfig
 from laser_rag.corpus import Document
 from laser_rag.encoders import LaSEREncoder
@@ -52,7 +52,7 @@ class LaSERModel(nn.Module):
         self.world = world or World()
         lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                           target_modules=config.lora_targets, bias="none", task_type="CAUSAL_LM")
-        with _models.quiet_peft():
+        with backbones.quiet_peft():
             self.peft_model = get_peft_model(encoder.model, lora)
         #: The live encoder: the training weights under the config a checkpoint is saved with.
         self.encoder = encoder.with_config(**trained_settings(config))

@@ -22,13 +22,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from laser_rag._models import DEFAULT_BASE
-from laser_rag._util import atomic_write, markdown_table
+from laser_rag.backbones import DEFAULT_BASE
+from laser_rag.util import atomic_write, markdown_table
 
 #: Validation sets of the first table: cheap on 2 CPU cores (short passages).
 EVAL_SETS = ("strategyqa", "hotpotqa_evidence")
 #: The long-document table adds SciFact: claims_train's validation part against 1,000 abstracts
-#: (`laser_rag_training.data.validation_set`); every row reads documents to at most `LONG_MAX_LENGTH` tokens (the
+#: (`laser_rag_datasets.subsets.validation_set`); every row reads documents to at most `LONG_MAX_LENGTH` tokens (the
 #: long-document runs train at 128) on every set, unless it says otherwise (`Row.max_length`).
 LONG_EVAL_SETS = ("strategyqa", "hotpotqa_evidence", "scifact")
 LONG_MAX_LENGTH = 128
@@ -141,11 +141,12 @@ def _missing_checkpoint(row: Row) -> str | None:
 
 def evaluate(encoder, names: Sequence[str], split: str = "validation",
              explicit: bool = False) -> dict[str, dict[str, float]]:
-    """nDCG@10 etc. of ``encoder`` on each named validation set's ``split`` (`laser_rag_training.data.validation_set`);
+    """nDCG@10 etc. of ``encoder`` on each named validation set's ``split`` (`laser_rag_datasets.subsets.validation_set`);
     ``explicit``: of its explicit view (the teacher: each query read with its rationale from
     `laser_rag_training.data.rationales`; no use at inference)."""
     from laser_rag.evaluation import evaluate_encoder
-    from laser_rag_training.data import rationales, validation_set
+    from laser_rag_datasets.subsets import validation_set
+    from laser_rag_training.data import rationales
 
     return {name: evaluate_encoder(encoder, validation_set(name, split), show_progress_bar=False,
                                    rationales=rationales(name, split) if explicit else None) for name in names}
@@ -213,7 +214,7 @@ def markdown(report: dict) -> str:
             for s in sets:
                 a, b = rows[laser]["metrics"][s]["ndcg_cut_10"], rows[other]["metrics"][s]["ndcg_cut_10"]
                 notes.append(f"{laser} vs {other} on {s}: {100 * (a - b) / b:+.1f}% relative nDCG@10.")
-    from laser_rag_benchmarks.datasets import LICENSES
+    from laser_rag_datasets.shared import LICENSES
 
     notes += [f"{s}: {LICENSES[s]}" for s in sets]
     return markdown_table(head, cells) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"

@@ -25,8 +25,8 @@ import torch
 from torch.distributed.elastic.multiprocessing.errors import record
 from tqdm.auto import tqdm
 
-from laser_rag import _models
-from laser_rag._util import atomic_write
+from laser_rag import runtime
+from laser_rag.util import atomic_write
 from laser_rag.encoders import LaSEREncoder
 from laser_rag.errors import TrainingError
 from laser_rag_training import distributed
@@ -192,7 +192,7 @@ def mixed_precision(mode: str, device: torch.device) -> tuple[torch.autocast, st
         enabled = torch.cuda.is_bf16_supported()
         why = "auto: CUDA with bf16" if enabled else "auto: this GPU has no bf16"
     else:
-        units = _models.cpu_bf16_units() if device.type == "cpu" else None
+        units = runtime.cpu_bf16_units() if device.type == "cpu" else None
         enabled = units is not None
         why = f"auto: CPU with {units}" if enabled else "auto: no bf16 units on this device"
     precision = f"{'bfloat16 autocast' if enabled else 'float32'} ({why})"

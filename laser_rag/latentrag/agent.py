@@ -83,7 +83,9 @@ class Trace:
     passes: int = 0
 
 
-class _Clock:
+class StageClock:
+    """Milliseconds spent per stage of one answer (prefill, thoughts, sub-queries, retrievals, the answer)."""
+
     def __init__(self) -> None:
         self.ms: dict[str, float] = dict.fromkeys(("prefill_ms", "thought_ms", "subquery_ms", "retrieval_ms",
                                                    "answer_ms"), 0.0)
@@ -118,7 +120,7 @@ class LatentRAG:
         if not isinstance(question, str) or not question.strip():
             raise ValueError("the question is empty")
         started = time.perf_counter()
-        clock = _Clock()
+        clock = StageClock()
         trace, steps = self._run(question, clock, max_retrievals)
         answer = self.model.tokenizer.decode(trace.answer_ids, skip_special_tokens=True).strip()
         final_thought = None
@@ -142,11 +144,11 @@ class LatentRAG:
 
     def trace(self, question: str, *, max_retrievals: int | None = None) -> tuple[Trace, list[LatentStep]]:
         """Run the loop and return its ids and latent states (for tests and analysis)."""
-        return self._run(question, _Clock(), max_retrievals)
+        return self._run(question, StageClock(), max_retrievals)
 
     # ------------------------------------------------------------------ the loop
     @torch.inference_mode()
-    def _run(self, question: str, clock: _Clock, max_retrievals: int | None) -> tuple[Trace, list[LatentStep]]:
+    def _run(self, question: str, clock: StageClock, max_retrievals: int | None) -> tuple[Trace, list[LatentStep]]:
         model, config = self.model, self.model.config
         cap = config.max_retrievals if max_retrievals is None else min(max_retrievals, config.max_retrievals)
         trace = Trace()

@@ -24,10 +24,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from laser_rag import _models
+from laser_rag import backbones, runtime
 from laser_rag.errors import ModelNotFoundError
 from laser_rag.latentrag import sequence as S
-from laser_rag.latentrag.agent import LatentAnswer, LatentStep, _Clock, step_hits
+from laser_rag.latentrag.agent import LatentAnswer, LatentStep, StageClock, step_hits
 from laser_rag.latentrag.config import LatentRAGConfig
 from laser_rag.latentrag.model import LLM_ADAPTER, decoder_pass
 
@@ -83,10 +83,10 @@ class ExplicitModel:
         if not (directory / LLM_ADAPTER / "adapter_config.json").is_file():
             raise ModelNotFoundError(f"{directory} is not an explicit-agent checkpoint (no {LLM_ADAPTER}/)")
         config = LatentRAGConfig.load(directory)
-        place = torch.device(device) if device is not None else _models.default_device()
-        chosen, _ = _models.dtype_choice(place, dtype)
-        backbone = _models.load_backbone(config.base_model or _models.DEFAULT_BASE, device=place, dtype=torch.float32)
-        llm = _models.merge_adapter(backbone.model, directory / LLM_ADAPTER).to(dtype=chosen)  # eval, no grad
+        place = torch.device(device) if device is not None else runtime.default_device()
+        chosen, _ = runtime.dtype_choice(place, dtype)
+        backbone = backbones.load_backbone(config.base_model or backbones.DEFAULT_BASE, device=place, dtype=torch.float32)
+        llm = backbones.merge_adapter(backbone.model, directory / LLM_ADAPTER).to(dtype=chosen)  # eval, no grad
         return cls(config, llm, backbone.tokenizer)
 
     @property
@@ -137,7 +137,7 @@ class ExplicitAgent:
             raise ValueError("the question is empty")
         model, config, tokenizer = self.model, self.model.config, self.model.tokenizer
         started = time.perf_counter()
-        clock = _Clock()
+        clock = StageClock()
         state = {"cache": None, "passes": 0, "hidden": None}
 
         def feed(ids: list[int]) -> None:
@@ -184,7 +184,7 @@ class ExplicitAgent:
         return LatentAnswer(question=question, text=answer.strip(), mode=mode, hits=step_hits(steps), timings=timings,
                             llm=config.name, steps=steps, forward_passes=state["passes"], final_thought=final_thought)
 
-    def _generate(self, state: dict, feed, stops: list[str], stage: str | None, clock: _Clock, tick: float,
+    def _generate(self, state: dict, feed, stops: list[str], stage: str | None, clock: StageClock, tick: float,
                   *, forced_answer: bool = False) -> tuple[str, float]:
         """Greedy text until a stop string or EOS; each token's time goes to ``stage`` or, when None, to the stage
         of the tag it is inside (thought / subquery / answer). ``forced_answer``: at the step cap, ``<answer>`` is

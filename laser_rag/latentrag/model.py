@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from laser_rag import _models
+from laser_rag import _models, backbones, runtime
 from laser_rag.errors import ModelNotFoundError
 from laser_rag.latent import next_token_logits
 from laser_rag.latentrag import functional as LF
@@ -58,11 +58,11 @@ class Projector(nn.Module):
 
 
 def _retriever_path(name: str) -> Path:
-    from laser_rag.encoders.sentence_transformer import MINILM_ALIASES, ST_PREFIX, _minilm_path
+    from laser_rag.encoders.sentence_transformer import MINILM_ALIASES, ST_PREFIX, minilm_path
 
     name = name.removeprefix(ST_PREFIX)
     if name.lower() in MINILM_ALIASES:
-        return _minilm_path()
+        return minilm_path()
     path = Path(name).expanduser()
     if not (path / "config.json").is_file():
         raise ModelNotFoundError(f"the LatentRAG retriever {name!r} is not a local sentence-transformers folder "
@@ -108,7 +108,7 @@ class LatentRAGModel(nn.Module):
         """An untrained model on the pretrained LLM and retriever (no adapters yet: training adds them)."""
         config = config or LatentRAGConfig()
         device = torch.device(device)
-        backbone = _models.load_backbone(config.base_model or _models.DEFAULT_BASE, device=device, dtype=dtype)
+        backbone = backbones.load_backbone(config.base_model or backbones.DEFAULT_BASE, device=device, dtype=dtype)
         retriever, retriever_tokenizer = _load_retriever(config.retriever, device, dtype)
         model = cls(config, backbone.model, backbone.tokenizer, retriever, retriever_tokenizer, backbone.base_id)
         return model.to(device=device, dtype=dtype)
@@ -117,18 +117,18 @@ class LatentRAGModel(nn.Module):
     def from_pretrained(cls, directory: str | Path, *, device: str | torch.device | None = None,
                         dtype: str | torch.dtype | None = None) -> LatentRAGModel:
         """A trained checkpoint folder, ready for inference (LoRA merged, eval mode, no gradients). The dtype follows
-        `laser_rag._models.dtype_choice` for the device unless given."""
+        `laser_rag.runtime.dtype_choice` for the device unless given."""
         from safetensors.torch import load_file
 
         directory = Path(directory)
         if not (directory / "latentrag_config.json").is_file():
             raise ModelNotFoundError(f"{directory} is not a LatentRAG checkpoint (no latentrag_config.json)")
         config = LatentRAGConfig.load(directory)
-        place = torch.device(device) if device is not None else _models.default_device()
-        chosen, _ = _models.dtype_choice(place, dtype)
+        place = torch.device(device) if device is not None else runtime.default_device()
+        chosen, _ = runtime.dtype_choice(place, dtype)
         model = cls.from_base(config, device=place, dtype=torch.float32)
-        model.llm = _models.merge_adapter(model.llm, directory / LLM_ADAPTER)
-        model.retriever = _models.merge_adapter(model.retriever, directory / RETRIEVER_ADAPTER)
+        model.llm = backbones.merge_adapter(model.llm, directory / LLM_ADAPTER)
+        model.retriever = backbones.merge_adapter(model.retriever, directory / RETRIEVER_ADAPTER)
         state = load_file(str(directory / MODULES_FILE))
         missing, unexpected = model.load_state_dict(state, strict=False)
         own = [k for k in missing if not k.startswith(("llm.", "retriever."))]
@@ -150,7 +150,7 @@ class LatentRAGModel(nn.Module):
             if not hasattr(part, "save_pretrained") or not hasattr(part, "peft_config"):
                 raise ValueError("save_pretrained needs the LoRA-wrapped model of training (adapters not merged)")
             part.save_pretrained(directory / name)
-            _cast_safetensors(directory / name / "adapter_model.safetensors", dtype)
+            cast_safetensors(directory / name / "adapter_model.safetensors", dtype)
         modules = {k: v.detach().to("cpu", dtype).contiguous() for k, v in self.state_dict().items()
                    if not k.startswith(("llm.", "retriever."))}
         tmp = directory / f".{MODULES_FILE}.tmp"
@@ -240,7 +240,8 @@ def _load_retriever(name: str, device: torch.device, dtype: torch.dtype):
     return model, AutoTokenizer.from_pretrained(str(path))
 
 
-def _cast_safetensors(path: Path, dtype: torch.dtype) -> None:
+def cast_safetensors(path: Path, dtype: torch.dtype) -> None:
+    """Rewrite a safetensors file (a saved adapter) with every tensor in ``dtype``."""
     from safetensors.torch import load_file, save_file
 
     tensors = {k: v.to(dtype).contiguous() for k, v in load_file(str(path)).items()}

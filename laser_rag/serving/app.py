@@ -49,7 +49,7 @@ class EmbeddingModel:
     def __init__(self, config: ServeConfig) -> None:
         if config.dtype:
             os.environ["LASER_RAG_DTYPE"] = config.dtype  # this replica's own process
-        from laser_rag import _models
+        from laser_rag import runtime
         from laser_rag.encoders import LaSEREncoder, load_encoder
 
         self._config = config
@@ -64,14 +64,14 @@ class EmbeddingModel:
             name=config.model_name or encoder.label, dimension=encoder.dimension, fingerprint=encoder.fingerprint,
             label=encoder.label, precision=encoder.precision, max_length=encoder.max_length,
             num_thinking_steps=encoder.num_thinking_steps if isinstance(encoder, LaSEREncoder) else None)
-        self._runtime = _models.runtime_summary()
+        self._runtime = runtime.runtime_summary()
         logger.info("laser-rag: serving %r (%s), %s", self._info.name, encoder.fingerprint, self._runtime)
 
     def info(self) -> ModelInfo:
         return self._info
 
     def runtime(self) -> str:
-        """Device, dtype and torch threads of this replica (`laser_rag._models.runtime_summary`)."""
+        """Device, dtype and torch threads of this replica (`laser_rag.runtime.runtime_summary`)."""
         return self._runtime
 
     async def embed(self, job: EmbeddingJob) -> dict:

@@ -3,7 +3,7 @@ Its options are the fields of `ServeConfig`."""
 
 from __future__ import annotations
 
-from laser_rag._cli_options import dataclass_options
+from laser_rag.cli_options import dataclass_options
 from laser_rag.serving.config import ServeConfig
 
 

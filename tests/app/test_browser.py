@@ -52,7 +52,7 @@ def _free_port() -> int:
 def _upload_file(folder: Path, notes_file) -> tuple[Path, str, str]:
     """A small real corpus to upload, a question to ask, and a phrase of its text: a HotpotQA dev question with
     its two supporting and two distractor paragraphs (shared data), else Python reference passages."""
-    from laser_rag_benchmarks.datasets import shared_data_dir, shared_dataset
+    from laser_rag_datasets.shared import shared_data_dir, shared_dataset
 
     if shared_data_dir() is not None:
         hotpot = shared_dataset("hotpotqa", "validation")

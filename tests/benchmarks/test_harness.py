@@ -8,6 +8,7 @@ import json
 import math
 import warnings
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from laser_rag.corpus import Document
 from laser_rag.evaluation import score_run
 from laser_rag.modes import ModeSources, RetrievalMode
 from laser_rag_benchmarks.cache import corpus_hash, document_vectors
-from laser_rag_benchmarks.harness import slice_dataset
+from laser_rag_datasets.subsets import slice_dataset
 from laser_rag_benchmarks.report import EvalReport, ModeFigures, results_table
 from laser_rag_benchmarks.retrievers import DEFAULT_MODES, EvalSettings, build_retriever, parse_modes
 from laser_rag_benchmarks.shared import SHARED_EVALS, shared_eval, shared_slice
@@ -229,10 +230,30 @@ def test_report_round_trip_table_and_ratio(tmp_path):
     assert "100.0x (LaSER at 1.0% of the rewrite pipeline's latency)" in table
 
 
-def test_the_committed_reports_still_load():
-    from laser_rag_benchmarks.shared import RESULTS_DIR
+def test_results_are_found_in_the_checkout_or_where_the_environment_says(tmp_path, monkeypatch):
+    from laser_rag.errors import LaserRagError
+    from laser_rag_benchmarks import shared
 
-    reports = [EvalReport.load(RESULTS_DIR / f"retrieval_{name}.json") for name in SHARED_EVALS]
+    repo = Path(__file__).resolve().parents[2]
+    monkeypatch.delenv(shared.RESULTS_ENV, raising=False)
+    assert shared.find_results_dir() == repo / "benchmarks" / "results"  # this checkout's, not the package's data
+    monkeypatch.setenv(shared.RESULTS_ENV, str(tmp_path / "mine"))
+    assert shared.find_results_dir() == tmp_path / "mine"
+    # an installed copy outside any checkout, run from elsewhere: a clear error, not a folder in site-packages
+    monkeypatch.delenv(shared.RESULTS_ENV)
+    monkeypatch.setattr(shared, "__file__", str(tmp_path / "site-packages" / "laser_rag_benchmarks" / "shared.py"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(shared.ResultsNotFoundError, match=shared.RESULTS_ENV) as caught:
+        shared.find_results_dir()
+    assert isinstance(caught.value, LaserRagError) and isinstance(caught.value, FileNotFoundError)
+    monkeypatch.chdir(repo)
+    assert shared.find_results_dir() == repo / "benchmarks" / "results"
+
+
+def test_the_committed_reports_still_load():
+    from laser_rag_benchmarks.shared import find_results_dir
+
+    reports = [EvalReport.load(find_results_dir() / f"retrieval_{name}.json") for name in SHARED_EVALS]
     assert [r.mode for r in reports[0].results] == list(DEFAULT_MODES)
     assert all(set(r.settings) == set(asdict(EvalSettings())) for r in reports)
 
@@ -243,7 +264,7 @@ def test_the_committed_reports_still_load():
 @pytest.fixture(scope="module")
 def tiny_beir(tmp_path_factory, shared_data):
     """Two HotpotQA questions over their supporting paragraphs and a few distractors, written with save_beir."""
-    from laser_rag_benchmarks.datasets import shared_dataset
+    from laser_rag_datasets.shared import shared_dataset
 
     sliced = slice_dataset(shared_dataset("hotpotqa", "validation", shared_data), max_queries=2, max_docs=7)
     return save_beir(sliced, tmp_path_factory.mktemp("beir") / "tiny", split="test")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from laser_rag_benchmarks.datasets import read_json_lines, shared_data_dir, shared_dataset, shared_file, split_of
+from laser_rag_datasets.shared import read_json_lines, shared_data_dir, shared_dataset, shared_file, split_of
 from laser_rag_benchmarks.qa import (
     QAItem,
     QASet,

@@ -62,7 +62,7 @@ def checkpoints(tmp_path_factory):
 @pytest.fixture(scope="module")
 def hotpot_rows():
     """The first two records of the shared HotpotQA dev file, official layout."""
-    from laser_rag_benchmarks.datasets import read_json_lines, shared_data_dir, shared_file
+    from laser_rag_datasets.shared import read_json_lines, shared_data_dir, shared_file
 
     if shared_data_dir() is None:
         pytest.skip("shared datasets not found (set $LASER_RAG_SHARED_DATA)")

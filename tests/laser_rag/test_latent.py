@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from laser_rag import _models
+from laser_rag import backbones
 from laser_rag.encoders import LaSEREncoder
 from laser_rag.latent import hidden_states, latent_rollout, pool_trajectory, position_ids_from_mask
 
@@ -22,7 +22,7 @@ TEXTS = [  # a left-padded batch of mixed lengths
 @pytest.fixture(scope="module")
 def base():
     """The untrained default backbone (no adapter, fp32), for its tokenizer and a real model."""
-    return LaSEREncoder.from_pretrained(_models.DEFAULT_BASE, dtype="float32")
+    return LaSEREncoder.from_pretrained(backbones.DEFAULT_BASE, dtype="float32")
 
 
 @pytest.fixture(scope="module")

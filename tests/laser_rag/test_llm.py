@@ -38,9 +38,9 @@ def test_local_model_reads_the_config_and_shares_weights(local_llm):
 
 
 def test_local_model_dtype_is_the_device_default(local_llm):
-    from laser_rag import _models
+    from laser_rag import runtime
 
-    assert local_llm.model.dtype == _models.default_dtype(local_llm.model.device)
+    assert local_llm.model.dtype == runtime.default_dtype(local_llm.model.device)
 
 
 def test_local_generation(local_llm):

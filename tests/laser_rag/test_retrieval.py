@@ -46,7 +46,7 @@ def laser(encoder, short_passages):
 @pytest.fixture(scope="module")
 def scifact_pool(shared_data):
     """Eight SciFact validation claims, their cited abstracts and 16 other abstracts (relevance from the qrels)."""
-    from laser_rag_benchmarks.datasets import shared_dataset
+    from laser_rag_datasets.shared import shared_dataset
 
     data = shared_dataset("scifact", "validation", data_dir=shared_data)
     qids = sorted(data.queries)[:8]
@@ -100,9 +100,9 @@ def test_basic_encoder_is_single_pass(encoder):
     assert basic.num_thinking_steps == 1 and basic.fingerprint != encoder.fingerprint
     assert basic.label == "basic"
     if not (BUILTIN_CHECKPOINTS["basic"] / CONFIG_NAME).is_file():  # the fallback: the backbone, one pass
-        from laser_rag import _models
+        from laser_rag import backbones
 
-        assert basic.model is load_encoder(_models.DEFAULT_BASE, num_thinking_steps=1).model
+        assert basic.model is load_encoder(backbones.DEFAULT_BASE, num_thinking_steps=1).model
     assert encoder_for("rewrite") is basic  # rewrite reads with the basic encoder, loaded once
 
 

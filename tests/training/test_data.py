@@ -6,8 +6,9 @@ import random
 
 import pytest
 
-from laser_rag_benchmarks import datasets
-from laser_rag_benchmarks.datasets import shared_dataset
+from laser_rag_datasets import shared
+from laser_rag_datasets.shared import shared_dataset
+from laser_rag_datasets.subsets import validation_set
 from laser_rag_training.data import (
     HELD_OUT_SPLITS,
     SOURCES,
@@ -15,7 +16,6 @@ from laser_rag_training.data import (
     make_batch,
     plan_batches,
     rationales,
-    validation_set,
 )
 
 
@@ -106,8 +106,8 @@ def test_no_training_query_is_a_shared_evaluation_query(training_set):
 
 
 def test_ircot_demos_are_paragraph_length_with_their_chain_of_thought(shared_data):
-    corpus, records = datasets.ircot_records()
-    assert len(records) == 89 and {r["dataset"] for r in records} == set(datasets.IRCOT_SETS)
+    corpus, records = shared.ircot_records()
+    assert len(records) == 89 and {r["dataset"] for r in records} == set(shared.IRCOT_SETS)
     by_id = {doc.id: doc for doc in corpus}
     for r in records:
         assert r["reasoning"] and r["reasoning"][-1].startswith("So the answer is")

@@ -21,11 +21,11 @@ def tiny_parts(tmp_path_factory):
     one would find no gold evidence, and every trajectory would be filtered out)."""
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from laser_rag import _models
+    from laser_rag import _models, backbones
 
     root = tmp_path_factory.mktemp("tiny")
     torch.manual_seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(_models.locate(_models.DEFAULT_BASE)[0])
+    tokenizer = AutoTokenizer.from_pretrained(_models.locate(backbones.DEFAULT_BASE)[0])
     llm = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
                                        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                                        tie_word_embeddings=True))

@@ -86,7 +86,7 @@ def test_every_position_decodes_to_the_end_of_its_segment(encoder, separator):
 
 
 def test_on_real_rationales(encoder, shared_data):
-    from laser_rag_benchmarks.datasets import strategyqa_records
+    from laser_rag_datasets.shared import strategyqa_records
 
     tokenizer, config = encoder.tokenizer, LaSERConfig()
     for record in strategyqa_records("train")[:40]:

@@ -139,16 +139,16 @@ def test_train_command_reports_bad_settings_in_one_line(tmp_path):
 
 
 def test_autocast_is_bf16_only_where_the_cpu_has_bf16_units(monkeypatch):
-    from laser_rag import _models
+    from laser_rag import runtime
     from laser_rag_training.train import mixed_precision
 
     cpu = torch.device("cpu")
-    monkeypatch.setattr(_models, "cpu_bf16_units", lambda: "AMX")
+    monkeypatch.setattr(runtime, "cpu_bf16_units", lambda: "AMX")
     context, why = mixed_precision("auto", cpu)
     assert context.fast_dtype == torch.bfloat16 and why == "bfloat16 autocast (auto: CPU with AMX)"
     with context:
         assert torch.is_autocast_enabled("cpu")
-    monkeypatch.setattr(_models, "cpu_bf16_units", lambda: None)
+    monkeypatch.setattr(runtime, "cpu_bf16_units", lambda: None)
     context, why = mixed_precision("auto", cpu)
     assert why.startswith("float32 (auto: no bf16 units")
     with context:

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from laser_rag_benchmarks.datasets import (
+from laser_rag_datasets.shared import (
     hotpotqa_evidence_records,
     read_json_lines,
     shared_data_dir,

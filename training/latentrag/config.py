@@ -36,7 +36,7 @@ class LatentRAGTrainConfig(RunConfig):
     max_sequence_tokens: int = 1024
     batch_size: int = pydantic.Field(default=4, ge=1)
     #: Trajectories per forward/backward (gradient accumulation inside a step; the losses are normalised over the
-    #: whole batch, so the gradient is the same), for batches too large for memory at once.
+    #: whole batch, so the gradient is the same): memory holds one micro-batch's activations at a time.
     micro_batch: int = pydantic.Field(default=1, ge=1)
     max_steps: int = 0
     #: LoRA on the LLM (the paper: r=16, alpha=64, all projections, dropout 0.1).

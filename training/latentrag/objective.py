@@ -51,8 +51,8 @@ def latent_losses(model, batch: Sequence[int], data: Prepared, *, retrieval_weig
                   decode_weight: float = 1.0, micro_batch: int = 0) -> dict[str, Tensor]:
     """The three losses of the trajectories ``batch`` (indices into ``data.trajectories``).
 
-    ``micro_batch`` > 0 runs forward and backward that many trajectories at a time (gradient accumulation; the
-    activations of a whole batch of ~1,000-token trajectories take >10 GB) and returns detached values. It is
+    ``micro_batch`` > 0 runs forward and backward that many trajectories at a time (gradient accumulation, so only
+    that many trajectories' activations are held at once) and returns detached values. It is
     exact: every loss is a sum over targets divided by the whole batch's count, and the retrieval KL's candidate
     set is always the whole batch's pseudo-relevant documents.
     """

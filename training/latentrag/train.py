@@ -21,8 +21,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from laser_rag import _models
-from laser_rag._util import atomic_write
+from laser_rag import backbones
+from laser_rag.util import atomic_write
 from laser_rag.latentrag.explicit import ExplicitModel
 from laser_rag.latentrag.model import LLM_ADAPTER, MODULES_FILE, RETRIEVER_ADAPTER, RETRIEVER_LORA_TARGETS
 from laser_rag_training.checkpoint import (
@@ -45,7 +45,7 @@ def _llm_lora(llm, config: LatentRAGTrainConfig):
 
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules="all-linear", bias="none", task_type="CAUSAL_LM")
-    with _models.quiet_peft():
+    with backbones.quiet_peft():
         return get_peft_model(llm, lora)
 
 
@@ -70,7 +70,7 @@ class LatentTrainer(nn.Module):
         self.model.llm = _llm_lora(self.model.llm, config)
         lora = LoraConfig(r=config.retriever_lora_r, lora_alpha=config.retriever_lora_alpha, lora_dropout=0.0,
                           target_modules=RETRIEVER_LORA_TARGETS, bias="none")
-        with _models.quiet_peft():
+        with backbones.quiet_peft():
             self.model.retriever = get_peft_model(self.model.retriever, lora)
         for part in (self.model.proj_ret, self.model.proj_thought, self.model.proj_query):
             part.requires_grad_(True)
@@ -107,12 +107,12 @@ class ExplicitTrainer(nn.Module):
     """The same LLM with LoRA, trained on the trajectories written as text."""
 
     def __init__(self, config: LatentRAGTrainConfig, beta: float) -> None:
-        from laser_rag import _models
+        from laser_rag import backbones
 
         super().__init__()
         self.train_config = config
         self.config = config.model_config(beta)
-        backbone = _models.load_backbone(config.base_model or _models.DEFAULT_BASE, device=torch.device("cpu"),
+        backbone = backbones.load_backbone(config.base_model or backbones.DEFAULT_BASE, device=torch.device("cpu"),
                                          dtype=torch.float32)
         self.llm = _llm_lora(backbone.model, config)
         #: The inference wrapper around the LoRA model (the objective reads the same pieces the agent runs).
@@ -132,11 +132,11 @@ class ExplicitTrainer(nn.Module):
         return explicit_loss(self.model, examples, micro_batch=3 * micro_batch)
 
     def save(self, directory: Path, dtype: torch.dtype = torch.float32) -> Path:
-        from laser_rag.latentrag.model import _cast_safetensors
+        from laser_rag.latentrag.model import cast_safetensors
 
         directory = Path(directory)
         self.llm.save_pretrained(directory / LLM_ADAPTER)
-        _cast_safetensors(directory / LLM_ADAPTER / "adapter_model.safetensors", dtype)
+        cast_safetensors(directory / LLM_ADAPTER / "adapter_model.safetensors", dtype)
         self.config.save(directory)
         return directory
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from laser_rag import _models
+from laser_rag import backbones, runtime
 from laser_rag.config import LaSERConfig
 from laser_rag.encoders import BaseEncoder, LaSEREncoder
 from laser_rag.errors import TruncationWarning
@@ -28,7 +28,7 @@ QUERIES = [
 @pytest.fixture(scope="module")
 def base(encoder):
     """The untrained backbone (no adapter), sharing nothing with the session encoder; fp32 on every CPU."""
-    return LaSEREncoder.from_pretrained(_models.DEFAULT_BASE, dtype="float32")
+    return LaSEREncoder.from_pretrained(backbones.DEFAULT_BASE, dtype="float32")
 
 
 def test_k1_equals_last_token_pooling_of_a_plain_forward(base):
@@ -143,14 +143,14 @@ def test_identity_is_public(encoder, base):
     assert encoder.base_id == base.base_id and encoder.base_id.startswith("gguf:sha256:")
     assert encoder.adapter_id.startswith("lora:sha256:") and base.adapter_id is None
     assert encoder.num_thinking_steps == 3 and encoder.max_length == encoder.config.max_length
-    assert encoder.precision == _models.dtype_name(encoder.dtype) == _models.dtype_name(_models.default_dtype("cpu"))
+    assert encoder.precision == runtime.dtype_name(encoder.dtype) == runtime.dtype_name(runtime.default_dtype("cpu"))
     assert encoder.device.type == "cpu" and encoder.tokenizer is encoder.with_config(pooling="last").tokenizer
     assert encoder.with_config(num_thinking_steps=5).model is encoder.model  # a view, not a copy
     assert f"dtype={encoder.precision} (" in repr(encoder) and "K=3" in repr(encoder)
 
 
 def test_fingerprint_is_stable_and_tracks_what_shapes_a_vector(base):
-    assert base.fingerprint == LaSEREncoder.from_pretrained(_models.DEFAULT_BASE, dtype="float32").fingerprint
+    assert base.fingerprint == LaSEREncoder.from_pretrained(backbones.DEFAULT_BASE, dtype="float32").fingerprint
     assert base.fingerprint == base.with_config(explicit_template="{query} {rationale}").fingerprint  # query-time only
     assert base.fingerprint == base.with_config(name="renamed").fingerprint
     assert base.fingerprint == base.with_config(query_max_length=base.config.max_length).fingerprint  # same budget
@@ -161,7 +161,7 @@ def test_fingerprint_is_stable_and_tracks_what_shapes_a_vector(base):
 
 
 def test_bfloat16_vectors_are_unit_norm_and_close_to_float32(base):
-    bf16 = LaSEREncoder.from_pretrained(_models.DEFAULT_BASE, dtype="bf16")
+    bf16 = LaSEREncoder.from_pretrained(backbones.DEFAULT_BASE, dtype="bf16")
     assert bf16.dtype == torch.bfloat16 and bf16.precision == "bfloat16"
     assert "dtype=bfloat16 (dtype= argument)" in repr(bf16)
     assert bf16.fingerprint == base.fingerprint  # dtype is recorded beside a collection, not in its identity
@@ -175,13 +175,13 @@ def test_bfloat16_vectors_are_unit_norm_and_close_to_float32(base):
 def test_adapter_save_and_load_give_identical_embeddings(tmp_path):
     from peft import LoraConfig, get_peft_model
 
-    backbone = _models.load_backbone(_models.DEFAULT_BASE, device=torch.device("cpu"), dtype=torch.float32)
+    backbone = backbones.load_backbone(backbones.DEFAULT_BASE, device=torch.device("cpu"), dtype=torch.float32)
     torch.manual_seed(0)
-    with _models.quiet_peft():
+    with backbones.quiet_peft():
         peft_model = get_peft_model(backbone.model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
                                                                init_lora_weights=False))
     peft_model.eval()
-    config = LaSERConfig(base_model=_models.DEFAULT_BASE, num_thinking_steps=2)
+    config = LaSERConfig(base_model=backbones.DEFAULT_BASE, num_thinking_steps=2)
     live = LaSEREncoder(peft_model, backbone.tokenizer, config, base_id=backbone.base_id)
     expected = live.encode_queries(QUERIES)
     peft_model.save_pretrained(tmp_path)
@@ -189,7 +189,7 @@ def test_adapter_save_and_load_give_identical_embeddings(tmp_path):
     loaded = LaSEREncoder.from_pretrained(tmp_path, dtype="float32")
     assert loaded.config == config
     np.testing.assert_allclose(loaded.encode_queries(QUERIES), expected, atol=1e-5)
-    plain = LaSEREncoder.from_pretrained(_models.DEFAULT_BASE, dtype="float32", num_thinking_steps=2)
+    plain = LaSEREncoder.from_pretrained(backbones.DEFAULT_BASE, dtype="float32", num_thinking_steps=2)
     assert loaded.fingerprint != plain.fingerprint  # the adapter is part of the identity
     copy = loaded.save_pretrained(tmp_path / "copy")
     assert LaSEREncoder.from_pretrained(copy).fingerprint == loaded.fingerprint
@@ -198,7 +198,7 @@ def test_adapter_save_and_load_give_identical_embeddings(tmp_path):
 def test_config_only_checkpoint_and_overrides(tmp_path, base):
     base.with_config(num_thinking_steps=5, query_instruction="Find the proof").save_pretrained(tmp_path)
     saved = json.loads((tmp_path / "laser_config.json").read_text())
-    assert saved["base_model"] == _models.DEFAULT_BASE and saved["num_thinking_steps"] == 5
+    assert saved["base_model"] == backbones.DEFAULT_BASE and saved["num_thinking_steps"] == 5
     reloaded = LaSEREncoder.from_pretrained(tmp_path)
     assert reloaded.config.num_thinking_steps == 5 and reloaded.fingerprint != base.fingerprint
     assert LaSEREncoder.from_pretrained(tmp_path, num_thinking_steps=1).config.num_thinking_steps == 1

@@ -16,7 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from laser_rag import _models
+from laser_rag import backbones
 from laser_rag.config import CONFIG_NAME, RELEASED_PRESET, THINK_SUFFIX, LaSERConfig, released_preset
 from laser_rag.encoders import LaSEREncoder
 from laser_rag.errors import TruncationWarning
@@ -268,7 +268,7 @@ def test_released_family_sources_get_the_training_format(source):
 
 @pytest.mark.parametrize("source", [
     "Qwen/Qwen3-0.6B", "Alibaba-NLP/LaSER-Qwen3-1.7B", "Alibaba-NLP/gte-Qwen2-1.5B-instruct",
-    "/models/laser-qwen3-0.6bx", "builtin:laser", _models.DEFAULT_BASE,
+    "/models/laser-qwen3-0.6bx", "builtin:laser", backbones.DEFAULT_BASE,
 ])
 def test_other_sources_keep_the_defaults(source):
     assert released_preset(source) is None
@@ -277,9 +277,9 @@ def test_other_sources_keep_the_defaults(source):
 def test_from_pretrained_applies_the_preset_unless_overridden(monkeypatch, tmp_path, qwen3_tokenizer, caplog):
     """No weights are loaded: the backbone loader returns the tiny model."""
     def fake_backbone(source, **kwargs):
-        return _models.LoadedBackbone(model=tiny_qwen3(), tokenizer=qwen3_tokenizer, base_id=f"hf:{source}@main")
+        return backbones.LoadedBackbone(model=tiny_qwen3(), tokenizer=qwen3_tokenizer, base_id=f"hf:{source}@main")
 
-    monkeypatch.setattr(_models, "load_backbone", fake_backbone)
+    monkeypatch.setattr(backbones, "load_backbone", fake_backbone)
     with caplog.at_level(logging.INFO, logger="laser_rag.encoders.laser"):
         encoder = LaSEREncoder.from_pretrained("Alibaba-NLP/LaSER-Qwen3-0.6B", device="cpu")
     assert encoder.config == LaSERConfig(base_model="Alibaba-NLP/LaSER-Qwen3-0.6B", **RELEASED_PRESET)

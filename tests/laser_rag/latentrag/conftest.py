@@ -10,16 +10,16 @@ import torch
 def tiny_model():
     from transformers import AutoTokenizer, BertConfig, BertModel, LlamaConfig, LlamaForCausalLM
 
-    from laser_rag import _models
-    from laser_rag.encoders.sentence_transformer import _minilm_path
+    from laser_rag import _models, backbones
+    from laser_rag.encoders.sentence_transformer import minilm_path
     from laser_rag.latentrag import LatentRAGConfig, LatentRAGModel
 
     torch.manual_seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(_models.locate(_models.DEFAULT_BASE)[0])
+    tokenizer = AutoTokenizer.from_pretrained(_models.locate(backbones.DEFAULT_BASE)[0])
     llm = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
                                        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                                        tie_word_embeddings=True, attn_implementation="sdpa")).eval()
-    retriever_tokenizer = AutoTokenizer.from_pretrained(str(_minilm_path()))
+    retriever_tokenizer = AutoTokenizer.from_pretrained(str(minilm_path()))
     retriever = BertModel(BertConfig(vocab_size=retriever_tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
                                      num_attention_heads=4, intermediate_size=64, hidden_dropout_prob=0.0,
                                      attention_probs_dropout_prob=0.0)).eval()

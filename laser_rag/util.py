@@ -1,4 +1,5 @@
-"""Small helpers used across the package (private): atomic file writes and markdown tables, each written once."""
+"""Small helpers the library and the layers above it share: atomic file writes and markdown tables, each written
+once."""
 
 from __future__ import annotations
 

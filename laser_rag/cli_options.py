@@ -1,5 +1,5 @@
 """Typer options generated from a dataclass, so a setting is declared once (its type, default and help live on the
-dataclass field) and every command that takes it stays in step. Used through `laser_rag.cli.dataclass_options`;
+dataclass field) and every command that takes it stays in step. Used through `laser_rag.cli_options.dataclass_options`;
 `mode_source_options` generates the per-mode options from the registry (`laser_rag.modes.source_fields`)."""
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The shared public sets (``../shared/data``) as `laser_rag.beir.RetrievalDataset`s and training records.
 
 Five sets are converted: SciFact, StrategyQA, HotpotQA (distractor dev), MuSiQue and HotpotQA evidence sentences.
-Evaluation (`laser_rag_benchmarks`), training (`laser_rag_training`) and the demo app read them from here; the
-library itself knows nothing of them. Files are read as UTF-8 text (JSON); nothing is executed or unpickled.
+Evaluation (`laser_rag_benchmarks`), training (`laser_rag_training`) and the demo app (`laser_rag_app`) read them
+from here; the library itself knows nothing of them. Files are read as UTF-8 text (JSON); nothing is executed or unpickled.
 
 Example::
 
@@ -25,8 +25,10 @@ from laser_rag.beir import RetrievalDataset
 from laser_rag.corpus import Document, jsonl_rows, load_corpus
 
 __all__ = [
+    "IRCOT_SETS",
     "LICENSES",
     "SHARED_DATASETS",
+    "DocumentPool",
     "hotpotqa_evidence_records",
     "ircot_records",
     "read_json_lines",
@@ -34,6 +36,7 @@ __all__ = [
     "shared_data_dir",
     "shared_dataset",
     "shared_file",
+    "short_hash",
     "split_of",
     "strategyqa_records",
 ]
@@ -115,11 +118,12 @@ def _select(records: list[dict], split: str, key: Callable[[dict], str]) -> list
     return [record for record in records if split == "all" or split_of(key(record)) == split]
 
 
-def _short_hash(text: str, length: int = 12) -> str:
+def short_hash(text: str, length: int = 12) -> str:
+    """The first ``length`` hex digits of the SHA-1 of ``text``: the content part of the ids `DocumentPool` gives."""
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:length]
 
 
-class _Pool:
+class DocumentPool:
     """A corpus pooled from many questions' evidence: identical (title, text) share one document whose id is
     ``prefix`` + a short hash of the content."""
 
@@ -128,7 +132,7 @@ class _Pool:
         self.documents: dict[str, Document] = {}
 
     def add(self, text: str, title: str = "") -> str:
-        doc_id = self.prefix + _short_hash(f"{title}\n{text}" if title else text)
+        doc_id = self.prefix + short_hash(f"{title}\n{text}" if title else text)
         known = self.documents.setdefault(doc_id, Document(doc_id, text, title))
         if (known.text, known.title) != (text, title):
             raise ValueError(f"hash collision on {doc_id}: {known.text[:60]!r} vs {text[:60]!r}")
@@ -184,7 +188,7 @@ def scifact_claims(split: str = "train", data_dir: str | Path | None = None) -> 
 
 def _strategyqa(data_dir) -> tuple[list[Document], list[dict]]:
     raw = json.loads(shared_file("strategyqa/train_gdsent.json", data_dir).read_text(encoding="utf-8-sig"))
-    pool = _Pool("sqa:")
+    pool = DocumentPool("sqa:")
     records = []
     for item in raw:
         sentences = dict.fromkeys(s.strip() for group in item["golden_sentence"] for s in group if s.strip())
@@ -213,12 +217,12 @@ def strategyqa_records(split: str = "train", data_dir: str | Path | None = None)
 
 
 def _hotpotqa_evidence(data_dir) -> tuple[list[Document], list[dict]]:
-    pool = _Pool("hpe:")
+    pool = DocumentPool("hpe:")
     records = []
     for row in read_json_lines(shared_file("hotpotqa/evidence_train_500.jsonl", data_dir)):
         evidence = [sentence.strip() for sentence in row["evidence"] if sentence.strip()]
         records.append({
-            "id": _short_hash(row["question"]),
+            "id": short_hash(row["question"]),
             "question": row["question"],
             "answer": row["answer"],
             "evidence": evidence,
@@ -259,7 +263,7 @@ def ircot_records(data_dir: str | Path | None = None) -> tuple[list[Document], l
     these questions is in the evaluation sets ``hotpotqa`` (dev) or ``musique``. Training only: no split."""
     import _jsonnet  # the annotations are jsonnet (single quotes, trailing commas, comments)
 
-    pool = _Pool("ircot:")
+    pool = DocumentPool("ircot:")
     records = []
     for name in IRCOT_SETS:
         prompt = shared_file(f"ircot/prompts/{name}_gold_with_2_distractors_context_cot_qa.txt", data_dir)
@@ -289,7 +293,7 @@ def ircot_records(data_dir: str | Path | None = None) -> tuple[list[Document], l
 
 
 def _hotpotqa(data_dir) -> tuple[list[Document], list[tuple[str, str, list[str]]]]:
-    pool = _Pool("hotpot:")
+    pool = DocumentPool("hotpot:")
     items = []
     for row in read_json_lines(shared_file("hotpotqa/dev_100.jsonl", data_dir)):
         ids = pool.add_context(row["context"])
@@ -299,7 +303,7 @@ def _hotpotqa(data_dir) -> tuple[list[Document], list[tuple[str, str, list[str]]
 
 
 def _musique(data_dir) -> tuple[list[Document], list[tuple[str, str, list[str]]]]:
-    pool = _Pool("musique:")
+    pool = DocumentPool("musique:")
     items = []
     for row in read_json_lines(shared_file("musique/musique_full_v1.0_train_first100.jsonl", data_dir)):
         ids = pool.add_paragraphs(row["paragraphs"])

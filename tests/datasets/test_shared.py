@@ -1,4 +1,4 @@
-"""laser_rag_benchmarks.datasets: the shared-set converters checked against the raw files, splits, licences."""
+"""laser_rag_datasets.shared: the shared-set converters checked against the raw files, splits, licences."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 
 from laser_rag.beir import RetrievalDataset, load_beir
 from laser_rag.corpus import Document
-from laser_rag_benchmarks import datasets
-from laser_rag_benchmarks.datasets import (
+from laser_rag_datasets import shared
+from laser_rag_datasets.shared import (
     LICENSES,
     SHARED_DATASETS,
     hotpotqa_evidence_records,
@@ -62,7 +62,7 @@ def test_shared_data_absent(tmp_path, monkeypatch):
 def test_licences_and_public_names():
     assert set(SHARED_DATASETS) <= set(LICENSES)
     assert "CC BY-NC" in LICENSES["scifact"] and "non-commercial" in LICENSES["scifact"]
-    assert all(callable(getattr(datasets, name)) or name.isupper() for name in datasets.__all__)
+    assert all(callable(getattr(shared, name)) or name.isupper() for name in shared.__all__)
 
 
 # --- the shared sets, checked against the raw files ---------------------------------------------------------------
