@@ -21,6 +21,7 @@ re-open time, and a ``kill -9`` of a writer mid-upsert (how many acknowledged po
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -110,16 +111,25 @@ class _Data:
         self.meta = json.loads((folder / "base.json").read_text())
 
     def chunk(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-        """Vectors ``start..stop`` (unit, float32) and the base paragraph each one takes its payload from."""
+        """Vectors ``start..stop`` (unit, float32) and the base paragraph each one takes its payload from; the
+        same point whatever the chunk it is asked in (generated in blocks of `_BATCH`, each from its own seed)."""
+        blocks = [self._block(b) for b in range(start // _BATCH, -(-stop // _BATCH))]
+        offset = start - (start // _BATCH) * _BATCH
+        vectors = np.concatenate([v for v, _ in blocks])[offset:offset + stop - start]
+        bases = np.concatenate([b for _, b in blocks])[offset:offset + stop - start]
+        return vectors, bases
+
+    @functools.lru_cache(maxsize=4)  # noqa: B019 -- one _Data per process
+    def _block(self, block: int) -> tuple[np.ndarray, np.ndarray]:
         n, dim = self.base.shape
-        index = np.arange(start, stop)
-        rng = np.random.default_rng([7, start])
-        first = np.where(index < n, index % n, rng.integers(0, n, stop - start))
-        second = rng.integers(0, n, stop - start)
-        a = np.where(index < n, 1.0, rng.uniform(0.6, 0.9, stop - start)).astype(np.float32)[:, None]
+        index = np.arange(block * _BATCH, (block + 1) * _BATCH)
+        rng = np.random.default_rng([7, block])
+        first = np.where(index < n, index % n, rng.integers(0, n, _BATCH))
+        second = rng.integers(0, n, _BATCH)
+        a = np.where(index < n, 1.0, rng.uniform(0.6, 0.9, _BATCH)).astype(np.float32)[:, None]
         noise = np.where(index < n, 0.0, 0.03).astype(np.float32)[:, None]
         vectors = a * self.base[first] + (1 - a) * self.base[second]
-        vectors += noise * rng.standard_normal((stop - start, dim), dtype=np.float32) / np.sqrt(dim)
+        vectors += noise * rng.standard_normal((_BATCH, dim), dtype=np.float32) / np.sqrt(dim)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors.astype(np.float32), first
 
@@ -224,10 +234,12 @@ def run_edge(folder: Path, data: _Data, size: int, truth: np.ndarray, m: int, ef
     engine = EdgeEngine(path, config)
     engine.create("bench", CollectionSpec(dimension=data.base.shape[1], sparse=True, metadata={}))
     load_before = _load()
-    tick = time.perf_counter()
+    upsert_seconds = 0.0
     for start in range(0, size, _BATCH):
-        engine.upsert("bench", _edge_writes(data, start, min(size, start + _BATCH)))
-    upsert_seconds = time.perf_counter() - tick
+        batch = _edge_writes(data, start, min(size, start + _BATCH))
+        tick = time.perf_counter()
+        engine.upsert("bench", batch)
+        upsert_seconds += time.perf_counter() - tick
     tick = time.perf_counter()
     engine.query_dense("bench", data.queries[0], _K)  # builds the HNSW index first (optimize)
     build_seconds = time.perf_counter() - tick
@@ -275,10 +287,12 @@ def run_local(folder: Path, data: _Data, size: int, truth: np.ndarray, queries: 
 
     collection = opened(True)
     load_before = _load()
-    tick = time.perf_counter()
+    upsert_seconds = 0.0
     for start in range(0, size, _BATCH):
-        collection.upsert(*_local_batch(data, start, min(size, start + _BATCH)))
-    upsert_seconds = time.perf_counter() - tick
+        batch = _local_batch(data, start, min(size, start + _BATCH))
+        tick = time.perf_counter()
+        collection.upsert(*batch)
+        upsert_seconds += time.perf_counter() - tick
     store.close_all()
     tick = time.perf_counter()
     collection = opened(False)
@@ -389,7 +403,7 @@ def main() -> None:
     parser.add_argument("--edge-sizes", default="", help="sizes run on Edge only (e.g. 1000000)")
     parser.add_argument("--docs", type=int, default=600, help="real paragraphs encoded")
     parser.add_argument("--edge-configs", default="16:128,32:256", help="HNSW m:ef_construct pairs")
-    parser.add_argument("--ef", default="128,64,256", help="hnsw_ef values (the first also runs hybrid)")
+    parser.add_argument("--ef", default="128,32,64,256", help="hnsw_ef values (the first also runs hybrid)")
     parser.add_argument("--queries", type=int, default=200, help="timed queries per measurement (Edge)")
     parser.add_argument("--local-queries", type=int, default=40, help="timed queries per measurement (local)")
     parser.add_argument("--kill-seconds", type=float, default=8.0)
