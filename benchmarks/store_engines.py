@@ -25,7 +25,6 @@ import functools
 import json
 import os
 import platform
-import resource
 import shutil
 import signal
 import statistics
@@ -67,8 +66,10 @@ def _machine() -> dict:
             "qdrant_edge": metadata.version("qdrant-edge-py"), "qdrant_client": metadata.version("qdrant-client")}
 
 
-def encode_base(folder: Path, docs: int) -> dict:
-    """Encode the real paragraphs and questions once; saved in ``folder`` for the children."""
+def encode_base(folder: Path, docs: int, questions: int, vectors: Path | None = None) -> dict:
+    """Encode the real paragraphs and questions once; saved in ``folder`` for the children. ``vectors``: the
+    paragraphs' vectors computed earlier by the same encoder (checked on the first paragraph) instead of encoding
+    them here."""
     import torch
 
     from laser_rag import _models
@@ -81,24 +82,32 @@ def encode_base(folder: Path, docs: int) -> dict:
     documents = dataset.corpus[:docs]
     encoder = load_encoder()
     load_before = _load()
-    vectors, seconds, cached = document_vectors(encoder, documents, chunk_size=100, progress=False)
-    questions = list(dataset.queries.values())
+    if vectors is None:
+        matrix, seconds, cached = document_vectors(encoder, documents, chunk_size=100, progress=False)
+    else:
+        matrix, seconds, cached = np.load(vectors)[:docs], 0.0, True
+        first = document_vectors(encoder, documents[:1], progress=False)[0][0]
+        agreement = float(first @ matrix[0] / np.linalg.norm(first) / np.linalg.norm(matrix[0]))
+        if matrix.shape != (len(documents), encoder.dimension) or agreement < 0.99:
+            raise SystemExit(f"{vectors} is not this encoder's encoding of the first {docs} paragraphs "
+                             f"(shape {matrix.shape}, cosine with a fresh encoding {agreement:.4f})")
+    texts = list(dataset.queries.values())[:questions]
     tick = time.perf_counter()
-    queries = encoder.encode_queries(questions)
+    queries = encoder.encode_queries(texts)
     query_seconds = time.perf_counter() - tick
     sparse = SparseEncoder()
     doc_sparse = sparse.encode_documents([f"{doc.title}\n{doc.text}" for doc in documents])
-    np.savez(folder / "base.npz", vectors=np.asarray(vectors, np.float32), queries=np.asarray(queries, np.float32))
+    np.savez(folder / "base.npz", vectors=np.asarray(matrix, np.float32), queries=np.asarray(queries, np.float32))
     (folder / "base.json").write_text(json.dumps({
         "titles": [doc.title for doc in documents], "texts": [doc.text for doc in documents],
         "sparse": [[s.indices, s.values] for s in doc_sparse],
-        "query_sparse": [[s.indices, s.values] for s in sparse.encode_queries(questions)]}))
-    return {"dataset": "hotpotqa dev_100 paragraphs (first %d) and its %d questions" % (len(documents),
-                                                                                      len(questions)),
-            "licence": LICENSES.get("hotpotqa"), "encoder": encoder.label, "dimension": encoder.dimension,
-            "precision": encoder.precision, "torch_threads": torch.get_num_threads(),
-            "runtime": _models.runtime_summary(), "encode_seconds": round(seconds, 1), "from_cache": cached,
-            "query_encode_seconds": round(query_seconds, 1), "load_average": [load_before, _load()]}
+        "query_sparse": [[s.indices, s.values] for s in sparse.encode_queries(texts)]}))
+    return {"dataset": f"hotpotqa dev_100: the first {len(documents)} paragraphs and {len(texts)} questions",
+            "licence": LICENSES.get("hotpotqa"), "encoder": encoder.label, "fingerprint": encoder.fingerprint,
+            "dimension": encoder.dimension, "precision": encoder.precision, "torch_threads": torch.get_num_threads(),
+            "runtime": _models.runtime_summary(), "paragraph_vectors": str(vectors) if vectors else "encoded here",
+            "encode_seconds": round(seconds, 1), "from_cache": cached, "query_encode_seconds": round(query_seconds, 1),
+            "load_average": [load_before, _load()]}
 
 
 class _Data:
@@ -168,15 +177,20 @@ def exact_top(data: _Data, size: int) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------ the engines
 
 
-def _rss_mb() -> float:
+def _status_mb(field: str) -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS"):
+        if line.startswith(field):
             return int(line.split()[1]) / 1024.0
     return float("nan")
 
 
+def _rss_mb() -> float:
+    return _status_mb("VmRSS")
+
+
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """This process's peak RSS (``VmHWM``: unlike ``ru_maxrss`` it does not keep the parent's peak across exec)."""
+    return _status_mb("VmHWM")
 
 
 def _disk_mb(path: Path) -> float:
@@ -401,7 +415,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000", help="sizes run on both engines")
     parser.add_argument("--edge-sizes", default="", help="sizes run on Edge only (e.g. 1000000)")
-    parser.add_argument("--docs", type=int, default=600, help="real paragraphs encoded")
+    parser.add_argument("--docs", type=int, default=400, help="real paragraphs encoded")
+    parser.add_argument("--questions", type=int, default=50, help="real questions encoded (the query vectors)")
+    parser.add_argument("--vectors", type=Path, default=None,
+                        help="the paragraphs' vectors (.npy) from an earlier encoding by the default encoder")
     parser.add_argument("--edge-configs", default="16:128,32:256", help="HNSW m:ef_construct pairs")
     parser.add_argument("--ef", default="128,32,64,256", help="hnsw_ef values (the first also runs hybrid)")
     parser.add_argument("--queries", type=int, default=200, help="timed queries per measurement (Edge)")
@@ -434,7 +451,7 @@ def main() -> None:
         args.out.write_text(json.dumps(report, indent=2) + "\n")
 
     if not (folder / "base.npz").exists():
-        report["data"] = encode_base(folder, args.docs)
+        report["data"] = encode_base(folder, args.docs, args.questions, args.vectors)
         (folder / "data.json").write_text(json.dumps(report["data"]))
     report["data"] = json.loads((folder / "data.json").read_text())
     print(json.dumps(report["data"]), flush=True)

@@ -106,8 +106,8 @@ class EdgeIndexConfig:
     optimisation make the next query build the index first. The defaults are the settings docs/scale.md chose
     from measured recall."""
 
-    m: int = 16
-    ef_construct: int = 128
+    m: int = 32
+    ef_construct: int = 256
     hnsw_ef: int | None = 128
     full_scan_threshold_kb: int = 10_000
     indexing_threshold_kb: int = 10_000
