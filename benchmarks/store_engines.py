@@ -1,5 +1,5 @@
 """The embedded store's two engines side by side: qdrant-client's local mode (``path=``, `laser_rag.store`) and
-Qdrant Edge in-process (`laser_rag.store_edge.EdgeEngine`), on real embeddings.
+Qdrant Edge in-process (`laser_rag.store.edge.EdgeEngine`), on real embeddings.
 
 Data: the first ``--docs`` HotpotQA dev paragraphs (/work/shared/data, CC BY-SA 4.0) encoded by the default encoder
 (`load_encoder()`; cached on disk by `laser_rag_benchmarks.cache`), and its 100 questions as query vectors. Beyond
@@ -72,11 +72,11 @@ def encode_base(folder: Path, docs: int, questions: int, vectors: Path | None = 
     them here."""
     import torch
 
-    from laser_rag import _models
+    from laser_rag import runtime
     from laser_rag.encoders import load_encoder
     from laser_rag.sparse import SparseEncoder
     from laser_rag_benchmarks.cache import document_vectors
-    from laser_rag_benchmarks.datasets import LICENSES, shared_dataset
+    from laser_rag_datasets.shared import LICENSES, shared_dataset
 
     dataset = shared_dataset("hotpotqa", "validation")
     documents = dataset.corpus[:docs]
@@ -105,7 +105,7 @@ def encode_base(folder: Path, docs: int, questions: int, vectors: Path | None = 
     return {"dataset": f"hotpotqa dev_100: the first {len(documents)} paragraphs and {len(texts)} questions",
             "licence": LICENSES.get("hotpotqa"), "encoder": encoder.label, "fingerprint": encoder.fingerprint,
             "dimension": encoder.dimension, "precision": encoder.precision, "torch_threads": torch.get_num_threads(),
-            "runtime": _models.runtime_summary(), "paragraph_vectors": str(vectors) if vectors else "encoded here",
+            "runtime": runtime.runtime_summary(), "paragraph_vectors": str(vectors) if vectors else "encoded here",
             "encode_seconds": round(seconds, 1), "from_cache": cached, "query_encode_seconds": round(query_seconds, 1),
             "load_average": [load_before, _load()]}
 
@@ -217,7 +217,7 @@ def _recall(found: list[list[int]], truth: np.ndarray) -> float:
 
 def _edge_writes(data: _Data, start: int, stop: int):
     from laser_rag.store import point_id
-    from laser_rag.store_edge import PointWrite
+    from laser_rag.store.edge import PointWrite
 
     vectors, bases = data.chunk(start, stop)
     return [PointWrite(id=point_id(str(start + i)), dense=vectors[i],
@@ -241,7 +241,7 @@ def run_edge(folder: Path, data: _Data, size: int, truth: np.ndarray, m: int, ef
     from dataclasses import replace
 
     from laser_rag.store import fusion_query
-    from laser_rag.store_edge import CollectionSpec, EdgeEngine, EdgeIndexConfig
+    from laser_rag.store.edge import CollectionSpec, EdgeEngine, EdgeIndexConfig
 
     path = folder / f"edge-{size}-m{m}-ef{ef_construct}"
     config = EdgeIndexConfig(m=m, ef_construct=ef_construct, hnsw_ef=efs[0])
@@ -334,7 +334,7 @@ def run_local(folder: Path, data: _Data, size: int, truth: np.ndarray, queries: 
 def writer(engine: str, path: Path, data: _Data) -> None:
     """Upsert 200 points at a time forever, printing how many are acknowledged after each upsert returns."""
     if engine == "edge":
-        from laser_rag.store_edge import CollectionSpec, EdgeEngine
+        from laser_rag.store.edge import CollectionSpec, EdgeEngine
 
         store_edge = EdgeEngine(path)
         if not store_edge.exists("bench"):
@@ -374,7 +374,7 @@ def kill_test(engine: str, folder: Path, seconds: float) -> dict:
 
     ids = [point_id(str(i)) for i in range(acknowledged)]
     if engine == "edge":
-        from laser_rag.store_edge import EdgeEngine
+        from laser_rag.store.edge import EdgeEngine
 
         with EdgeEngine(path) as reopened:
             count, present = reopened.count("bench"), len(reopened.existing_ids("bench", ids))

@@ -1,4 +1,4 @@
-"""The Qdrant Edge engine (`laser_rag.store_edge.EdgeEngine`) on real shards in tmp folders: collections and their
+"""The Qdrant Edge engine (`laser_rag.store.edge.EdgeEngine`) on real shards in tmp folders: collections and their
 metadata across close + reopen, idempotent upserts, dense / sparse / hybrid queries that agree with qdrant-client's
 ``:memory:`` engine on the same real vectors, filters, the hybrid upgrade, one process per folder, and a writer
 killed with SIGKILL mid-upsert."""
@@ -17,7 +17,8 @@ from qdrant_client import QdrantClient, models
 from laser_rag.errors import CollectionNotFoundError, QdrantUnavailableError, StoreError
 from laser_rag.sparse import SPARSE_VECTOR_NAME, SparseEncoder
 from laser_rag.store import fusion_query, point_id
-from laser_rag.store_edge import CollectionSpec, EdgeEngine, EdgeIndexConfig, PointWrite
+from laser_rag.store.edge import EdgeEngine, EdgeIndexConfig
+from laser_rag.store.engine import CollectionSpec, PointWrite
 
 METADATA = {"laser_rag": {"fingerprint": "abc", "dimension": 576, "sparse": {"name": "bm25", "complete": True}}}
 QUERIES = ["how do I use the with statement?", "pass does nothing", "what is a keyword argument",
@@ -270,7 +271,7 @@ def test_a_second_process_is_refused_while_the_first_holds_the_folder(tmp_path):
     folder = tmp_path / "edge"
     probe = f"""
         from laser_rag.errors import QdrantUnavailableError
-        from laser_rag.store_edge import EdgeEngine
+        from laser_rag.store.edge import EdgeEngine
         try:
             EdgeEngine({str(folder)!r}).close()
         except QdrantUnavailableError as exc:
@@ -295,7 +296,7 @@ def test_a_writer_killed_mid_upsert_loses_no_acknowledged_point(tmp_path, passag
     writer = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import numpy as np
         from laser_rag.store import point_id
-        from laser_rag.store_edge import CollectionSpec, EdgeEngine, PointWrite
+        from laser_rag.store.edge import CollectionSpec, EdgeEngine, PointWrite
         vectors = np.load({str(vectors)!r})
         engine = EdgeEngine({str(folder)!r})
         engine.create("docs", CollectionSpec(dimension=vectors.shape[1], sparse=False, metadata={{}}))

@@ -42,11 +42,12 @@ import qdrant_edge as edge
 from filelock import FileLock, Timeout
 from qdrant_client import models
 
-from laser_rag._util import atomic_write
+from laser_rag.util import atomic_write
 from laser_rag.errors import CollectionNotFoundError, QdrantUnavailableError, StoreError
 from laser_rag.sparse import SPARSE_VECTOR_NAME
+from laser_rag.store.engine import CollectionSpec, Engine, PointRecord, PointWrite
 
-__all__ = ["CollectionSpec", "EdgeEngine", "EdgeIndexConfig", "PointRecord", "PointWrite"]
+__all__ = ["EdgeEngine", "EdgeIndexConfig"]
 
 #: Version of ``collection.json``.
 _FORMAT = 1
@@ -58,43 +59,6 @@ _WRITE_BATCH = 1024
 _LOOKUP_BATCH = 1024
 #: Qdrant's rank constant of RRF when a ``FusionQuery(fusion=RRF)`` names none.
 _QDRANT_RRF_K = 2
-
-
-# ----------------------------------------------------------------------------------------- the engine interface
-# The shared contract of laser_rag's engines (laser_rag/store/engine.py once the store is a package).
-
-
-@dataclass(frozen=True)
-class PointRecord:
-    """What an engine returns: the point id (a uuid string), its payload and its score (0 where none)."""
-
-    id: str
-    payload: dict[str, Any]
-    score: float = 0.0
-
-
-@dataclass(frozen=True)
-class PointWrite:
-    """What an engine writes: the unnamed dense vector (float32, cosine), the payload and the optional ``"bm25"``
-    sparse vector (None: the point has none)."""
-
-    id: str
-    dense: Sequence[float]
-    payload: dict[str, Any]
-    sparse: models.SparseVector | None = None
-
-
-@dataclass(frozen=True)
-class CollectionSpec:
-    """A new collection: its dense dimension, whether it declares the ``"bm25"`` sparse vector (IDF modifier), and
-    the metadata the engine keeps for it (``{"laser_rag": {...}}``)."""
-
-    dimension: int
-    sparse: bool
-    metadata: dict[str, Any]
-
-
-# ------------------------------------------------------------------------------------------------- the config
 
 
 @dataclass(frozen=True)
@@ -147,7 +111,7 @@ class _Open:
 # ------------------------------------------------------------------------------------------------- the engine
 
 
-class EdgeEngine:
+class EdgeEngine(Engine):
     """Collections of one folder, each a Qdrant Edge shard in this process (see the module docstring).
 
     Holds the folder's lock from construction to `close` (also a context manager). Raises
