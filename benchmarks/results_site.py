@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from laser_rag._util import atomic_write, markdown_table
+from laser_rag.util import atomic_write, markdown_table
 from laser_rag_benchmarks.report import EvalReport
 
 REPO = Path(__file__).resolve().parent.parent

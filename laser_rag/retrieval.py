@@ -167,6 +167,9 @@ class Retriever:
         any other failure passes unchanged."""
         try:
             yield
+        except CollectionNotFoundError as exc:  # the engine noticed the collection is gone
+            raise CollectionNotFoundError(f"collection {self.collection.name!r} was deleted while this retriever "
+                                          "was open; index the corpus again (`laser-rag index`)") from exc
         except LaserRagError:
             raise
         except (OSError, sqlite3.Error) as exc:  # the embedded store writes through sqlite
@@ -174,7 +177,7 @@ class Retriever:
                              "the batches stored before are kept: free disk space and run the same index again, "
                              "it adds only what is missing") from exc
         except Exception as exc:
-            if self.collection.client.collection_exists(self.collection.name):
+            if self.collection.engine.exists(self.collection.name):
                 raise
             raise CollectionNotFoundError(f"collection {self.collection.name!r} was deleted while this retriever "
                                           "was open; index the corpus again (`laser-rag index`)") from exc

@@ -178,7 +178,7 @@ def test_errors(laser, minilm, minilm_client):
 
 
 def test_options_are_checked_once_and_one_function_builds_a_rewriter():
-    with pytest.raises(ValueError, match="k must be positive"):
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
         RetrievalOptions(k=0)
     with pytest.raises(ValueError):
         RetrievalOptions(hybrid=True, fusion="max")

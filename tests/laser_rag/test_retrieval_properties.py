@@ -5,6 +5,8 @@ constants and weights. Each call either answers (at most k hits, best first) or 
 
 from __future__ import annotations
 
+from laser_rag.retrieval import RetrievalOptions
+
 import math
 
 import pytest
@@ -38,7 +40,7 @@ def collection(minilm, short_passages):
 
 @pytest.fixture(scope="module")
 def retriever(collection, minilm):
-    return Retriever(collection, minilm, k=3, hybrid=True)
+    return Retriever(collection, minilm, options=RetrievalOptions(k=3, hybrid=True))
 
 
 def _instruction_ok(value) -> bool:
@@ -68,7 +70,7 @@ def test_retrieve(retriever, query, k, instruction):
 def laser_retriever(encoder, short_passages):
     opened = VectorCollection.open(connect(":memory:"), "pydoc-laser", encoder)
     opened.index(short_passages[:4], encoder)
-    return Retriever(opened, encoder, k=2)
+    return Retriever(opened, encoder, options=RetrievalOptions(k=2))
 
 
 @settings(max_examples=5)
@@ -110,10 +112,9 @@ def _fusion_ok(fusion, rrf_k, fusion_weights) -> bool:
 def test_fusion_options(collection, minilm, fusion, rrf_k, fusion_weights):
     if not _fusion_ok(fusion, rrf_k, fusion_weights):
         with pytest.raises(InvalidInputError):
-            Retriever(collection, minilm, hybrid=True, fusion=fusion, rrf_k=rrf_k, fusion_weights=fusion_weights)
+            Retriever(collection, minilm, options=RetrievalOptions(hybrid=True, fusion=fusion, rrf_k=rrf_k, fusion_weights=fusion_weights))
         return
-    hybrid = Retriever(collection, minilm, k=2, hybrid=True, fusion=fusion, rrf_k=rrf_k,
-                       fusion_weights=fusion_weights)
+    hybrid = Retriever(collection, minilm, options=RetrievalOptions(k=2, hybrid=True, fusion=fusion, rrf_k=rrf_k, fusion_weights=fusion_weights))
     _check_hits(hybrid.retrieve("the pass statement").hits, 2)
 
 
@@ -121,9 +122,9 @@ def test_fusion_options(collection, minilm, fusion, rrf_k, fusion_weights):
 def test_retriever_k(collection, minilm, k):
     if not count_ok(k, optional=False):
         with pytest.raises(InvalidInputError, match="k must be"):
-            Retriever(collection, minilm, k=k)
+            Retriever(collection, minilm, options=RetrievalOptions(k=k))
     else:
-        assert Retriever(collection, minilm, k=k).k == k
+        assert Retriever(collection, minilm, options=RetrievalOptions(k=k)).k == k
 
 
 @given(question=text_or_not, k=counts, max_new_tokens=counts)

@@ -4,6 +4,8 @@ and the in-place upgrade that keeps every dense vector."""
 
 from __future__ import annotations
 
+from laser_rag.retrieval import RetrievalOptions
+
 import json
 import subprocess
 import sys
@@ -126,11 +128,11 @@ def test_a_dense_only_collection_refuses_hybrid_with_the_upgrade_command(minilm,
     with pytest.raises(HybridNotEnabledError, match="laser-rag upgrade-hybrid --collection scifact-dense"):
         VectorCollection.open(collection.client, "scifact-dense", minilm, hybrid=True)
     with pytest.raises(HybridNotEnabledError, match="upgrade-hybrid"):
-        Retriever(collection, minilm, hybrid=True)
+        Retriever(collection, minilm, options=RetrievalOptions(hybrid=True))
     with pytest.raises(HybridNotEnabledError):
         collection.search_hybrid(vectors[0], SparseEncoder().encode_query("vitamin"), 3)
     with pytest.raises(HybridNotEnabledError):
-        open_retriever("basic", collection="scifact-dense", encoder=minilm, client=collection.client, hybrid=True)
+        open_retriever("basic", collection="scifact-dense", encoder=minilm, client=collection.client, options=RetrievalOptions(hybrid=True))
 
 
 def test_the_upgrade_keeps_every_dense_vector_and_makes_hybrid_work(minilm, scifact, vectors):
@@ -150,18 +152,18 @@ def test_the_upgrade_keeps_every_dense_vector_and_makes_hybrid_work(minilm, scif
     assert before.keys() == after.keys() and all(np.array_equal(before[i], after[i]) for i in before)
     assert opened.enable_hybrid() == 0  # already hybrid: nothing to do
     reopened = VectorCollection.open(client, "scifact-upgrade", minilm, hybrid=True)
-    retriever = Retriever(reopened, minilm, hybrid=True)
+    retriever = Retriever(reopened, minilm, options=RetrievalOptions(hybrid=True))
     query = next(iter(scifact.queries.values()))
     result = retriever.retrieve(query, k=5)
     assert result.mode == f"{minilm.label}+hybrid" and "sparse_ms" in result.timings and len(result.hits) == 5
     # the retriever's fusion settings are the store's
-    weighted = Retriever(reopened, minilm, hybrid=True, fusion="rrf", rrf_k=60, fusion_weights=(1.0, 3.0))
+    weighted = Retriever(reopened, minilm, options=RetrievalOptions(hybrid=True, fusion="rrf", rrf_k=60, fusion_weights=(1.0, 3.0)))
     weighted = weighted.retrieve(query, k=5)
     expected = reopened.search_hybrid(minilm.encode_queries([query])[0], reopened.sparse_encoder.encode_query(query),
                                       5, fusion="rrf", rrf_k=60, weights=(1.0, 3.0))
     assert [h.id for h in weighted.hits] == [h.id for h in expected]
     with pytest.raises(ValueError, match="rrf_k"):
-        Retriever(reopened, minilm, hybrid=True, fusion="rrf", rrf_k=0)
+        Retriever(reopened, minilm, options=RetrievalOptions(hybrid=True, fusion="rrf", rrf_k=0))
     # the upgrade's vectors are those indexing would have written
     fresh = VectorCollection.open(connect(":memory:"), "fresh", minilm, hybrid=True)
     fresh.upsert(scifact.corpus, vectors)
@@ -204,7 +206,7 @@ def test_a_collection_whose_sparse_weights_cannot_be_reproduced_is_refused(minil
 def test_hybrid_minilm_finds_cited_abstracts(minilm, scifact):
     """On real claims with SciFact's qrels: hybrid finds a cited abstract in the top 3 at least as often as dense."""
     client = connect(":memory:")
-    hybrid = open_retriever("basic", "scifact", encoder=minilm, client=client, create=True, hybrid=True)
+    hybrid = open_retriever("basic", "scifact", encoder=minilm, client=client, create=True, options=RetrievalOptions(hybrid=True))
     report = hybrid.index(scifact.corpus)
     assert report.added == len(scifact.corpus) and report.sparse_seconds > 0
     dense = open_retriever("basic", "scifact", encoder=minilm, client=client)
