@@ -21,8 +21,6 @@ from laser_rag.util import atomic_write, markdown_table
 from laser_rag_benchmarks.report import EvalReport
 
 REPO = Path(__file__).resolve().parent.parent
-#: The JSON files this report reads: the repository's benchmarks/results (not installed with the package).
-DEFAULT_RESULTS = REPO / "benchmarks" / "results"
 DEFAULT_OUT = REPO / "docs" / "results"
 SETS = ("strategyqa", "hotpotqa", "musique", "scifact")
 SET_TITLES = {"strategyqa": "StrategyQA", "hotpotqa": "HotpotQA", "musique": "MuSiQue", "scifact": "SciFact"}
@@ -410,10 +408,15 @@ def readme_with_headline(readme: str, results: Path) -> str:
     return f"{head}{start}\n{headline_table(results)}\n{end}{tail}"
 
 
-def build(results: Path = DEFAULT_RESULTS, out: Path = DEFAULT_OUT, readme: Path | None = REPO / "README.md"
+def build(results: Path | None = None, out: Path = DEFAULT_OUT, readme: Path | None = REPO / "README.md"
           ) -> list[Path]:
-    """Write every results page (and its figures) into ``out``, and the README's headline table (unless
+    """Write every results page (and its figures) into ``out`` from the JSON in ``results`` (default: the
+    repository's, `laser_rag_benchmarks.shared.find_results_dir`), and the README's headline table (unless
     ``readme`` is None); returns the files written."""
+    if results is None:
+        from laser_rag_benchmarks.shared import find_results_dir
+
+        results = find_results_dir()
     written = []
     for name, page in PAGES.items():
         text = page(results, out / "img")
@@ -425,7 +428,8 @@ def build(results: Path = DEFAULT_RESULTS, out: Path = DEFAULT_OUT, readme: Path
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="the folder of result JSON files")
+    parser.add_argument("--results", type=Path, default=None,
+                        help="the folder of result JSON files (default: the repository's benchmarks/results)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the pages go (docs/results)")
     args = parser.parse_args(argv)
     for path in build(args.results, args.out):

@@ -31,11 +31,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
-from numbers import Real
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +43,6 @@ from laser_rag.errors import (
     CollectionNotFoundError,
     GenerationError,
     InvalidInputError,
-    InvalidInputTypeError,
     LaserRagError,
     ModelNotFoundError,
     StoreError,
@@ -109,7 +106,7 @@ class RetrievalOptions:
 
     def __post_init__(self) -> None:
         _checks.positive_int(self.k, "k")
-        _check_fusion(self.fusion, self.rrf_k, self.fusion_weights)
+        _store.fusion_query(self.fusion, rrf_k=self.rrf_k, weights=self.fusion_weights)  # fails here, not per query
 
 
 @dataclass
@@ -231,22 +228,6 @@ class Retriever:
     async def aretrieve(self, query: str, **kwargs) -> Retrieval:
         """`retrieve` in a worker thread: the event loop keeps running while the model works."""
         return await asyncio.to_thread(self.retrieve, query, **kwargs)
-
-
-def _check_fusion(fusion: Any, rrf_k: Any, weights: Any) -> None:
-    """A fusion name, rank constant and (dense, sparse) weights `laser_rag.store.fusion_query` accepts."""
-    if not isinstance(fusion, str):
-        raise InvalidInputTypeError(f"fusion must be one of {', '.join(_store.FUSIONS)}, got {fusion!r}")
-    _checks.optional_positive_int(rrf_k, "rrf_k")
-    if weights is not None:
-        if not isinstance(weights, Sequence) or isinstance(weights, str) or len(weights) != 2 or not all(
-                isinstance(w, Real) and not isinstance(w, bool) and math.isfinite(w) and w > 0 for w in weights):
-            raise InvalidInputError(f"fusion_weights are (dense, sparse), two finite positive numbers; got "
-                                    f"{weights!r}")
-    try:
-        _store.fusion_query(fusion, rrf_k=rrf_k, weights=weights)
-    except ValueError as exc:
-        raise InvalidInputError(str(exc)) from None
 
 
 def _ms(since: float) -> float:

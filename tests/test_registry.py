@@ -4,9 +4,7 @@ columns and in the eval's modes, and retrieve (dense and hybrid) through each of
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +15,7 @@ import pytest
 from laser_rag import store
 from laser_rag.encoders import BaseEncoder, load_encoder, register_encoder
 from laser_rag.modes import MODES, ModePreset, ModeSources, collection_modes, preset, register_mode
+from word_vectors import word_vectors
 
 NAME = "words"
 
@@ -50,11 +49,7 @@ class WordsEncoder(BaseEncoder):
         return len(text.split())
 
     def _vectors(self, texts: list[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self._dimension), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
-                out[row, int(hashlib.md5(word.encode()).hexdigest(), 16) % self._dimension] += 1.0
-        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+        return word_vectors(texts, self._dimension)
 
     def _encode_queries(self, texts, *, instruction, batch_size, show_progress_bar):
         return self._vectors(texts)
@@ -170,7 +165,7 @@ def test_the_command_lines_offer_it_and_retrieve_with_it(tmp_path, short_passage
         (folder / f"{number}.md").write_text(doc.text.strip() + "\n", encoding="utf-8")
     script = f"""
 import json, sys, typing
-sys.path.insert(0, {str(Path(__file__).parent)!r})
+sys.path[:0] = [{str(Path(__file__).parent)!r}, {str(Path(__file__).parent / '_support')!r}]
 import test_registry
 test_registry.register()
 import typer

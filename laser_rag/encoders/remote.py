@@ -24,10 +24,10 @@ import numpy as np
 
 from laser_rag.encoders.base import BaseEncoder
 from laser_rag.errors import EmbeddingServiceError
+from laser_rag.serving.config import QUERY_SUFFIX
 
 #: The environment variable `RemoteEncoder` reads its API key from when none is given.
 API_KEY_ENV = "LASER_RAG_EMBED_API_KEY"
-_QUERY_SUFFIX = ":query"  # laser_rag.serving.QUERY_SUFFIX (not imported: that package is the server's)
 
 
 class RemoteEncoder(BaseEncoder):
@@ -93,7 +93,7 @@ class RemoteEncoder(BaseEncoder):
 
     def _encode_queries(self, texts, *, instruction, batch_size, show_progress_bar) -> np.ndarray:
         extra = {} if instruction is None else {"instruction": instruction}
-        return self._embed(texts, self.model + _QUERY_SUFFIX, extra, batch_size)
+        return self._embed(texts, self.model + QUERY_SUFFIX, extra, batch_size)
 
     def _encode_documents(self, texts, *, batch_size, show_progress_bar) -> np.ndarray:
         return self._embed(texts, self.model, {}, batch_size)

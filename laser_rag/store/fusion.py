@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from numbers import Real
+from typing import Any
+
 from qdrant_client import models
+
+from laser_rag import _checks
+from laser_rag.errors import InvalidInputError, InvalidInputTypeError
 
 #: How many candidates each side (dense, sparse) of a hybrid search prefetches before fusion (at least k).
 HYBRID_PREFETCH = 100
@@ -18,18 +26,23 @@ RRF_K = 2
 
 def fusion_query(fusion: str = DEFAULT_FUSION, *, rrf_k: int | None = None, weights: tuple[float, float] | None = None,
                  sparse: bool = True) -> models.FusionQuery | models.RrfQuery:
-    """The Qdrant query that fuses a hybrid search's prefetches (dense first, then sparse when ``sparse``)."""
-    if fusion not in FUSIONS:
-        raise ValueError(f"unknown fusion {fusion!r}: use one of {', '.join(FUSIONS)}")
+    """The Qdrant query that fuses a hybrid search's prefetches (dense first, then sparse when ``sparse``). A fusion
+    name, rank constant or weights it cannot use raise `InvalidInputError` (a ValueError) saying what is accepted."""
+    if not isinstance(fusion, str) or fusion not in FUSIONS:
+        error = InvalidInputError if isinstance(fusion, str) else InvalidInputTypeError
+        raise error(f"unknown fusion {fusion!r}: use one of {', '.join(FUSIONS)}")
     if fusion == "dbsf":
         if rrf_k is not None or weights is not None:
-            raise ValueError("rrf_k and weights apply to fusion='rrf' only")
+            raise InvalidInputError("rrf_k and weights apply to fusion='rrf' only")
         return models.FusionQuery(fusion=FUSIONS[fusion])
-    rrf_k = RRF_K if rrf_k is None else rrf_k
-    if rrf_k < 1:
-        raise ValueError(f"rrf_k must be >= 1, got {rrf_k}")
+    rrf_k = RRF_K if rrf_k is None else _checks.positive_int(rrf_k, "rrf_k")
     if weights is not None:
-        if len(weights) != 2 or min(weights) <= 0:
-            raise ValueError(f"weights are (dense, sparse), both positive; got {weights!r}")
+        if not _two_positive_numbers(weights):
+            raise InvalidInputError(f"weights are (dense, sparse), both positive finite numbers; got {weights!r}")
         weights = [float(w) for w in weights][:2 if sparse else 1]
     return models.RrfQuery(rrf=models.Rrf(k=rrf_k, weights=weights))
+
+
+def _two_positive_numbers(weights: Any) -> bool:
+    return (isinstance(weights, Sequence) and not isinstance(weights, str) and len(weights) == 2
+            and all(isinstance(w, Real) and not isinstance(w, bool) and math.isfinite(w) and w > 0 for w in weights))

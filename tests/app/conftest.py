@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import re
-
 import numpy as np
 import pytest
 import torch
 
 from laser_rag.encoders import BaseEncoder
 from laser_rag.errors import GenerationTimeout
+from word_vectors import word_vectors
 
 
 class HashingEncoder(BaseEncoder):
@@ -38,11 +36,7 @@ class HashingEncoder(BaseEncoder):
         return len(text.split())
 
     def _vectors(self, texts: list[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
-                out[row, int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dimension] += 1.0
-        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+        return word_vectors(texts, self.dimension)
 
     def _encode_queries(self, texts, *, instruction, batch_size, show_progress_bar):
         self.queries += texts
