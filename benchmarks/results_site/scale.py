@@ -1,0 +1,89 @@
+"""The scale page: the embedded engines side by side (qdrant-client's local mode against Qdrant Edge) and local
+mode's own scaling run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from laser_rag.util import markdown_table
+from laser_rag_benchmarks.results_site.common import cpu_features, load, load_avg, ms
+
+
+def _engine(run: dict[str, Any], hnsw_ef: str) -> str:
+    if run["engine"] == "local":
+        return "local (exact scan)"
+    return f"edge (hnsw_ef {hnsw_ef})"
+
+
+def _dense(run: dict[str, Any], hnsw_ef: str) -> dict[str, Any]:
+    return run["dense"] if run["engine"] == "local" else run["by_hnsw_ef"][hnsw_ef]
+
+
+def _store_engines(data: dict[str, Any]) -> list[str]:
+    runs, machine, vectors = data["runs"], data["machine"], data["data"]
+    hnsw_ef = "128"
+    rows = []
+    for run in runs:
+        dense = _dense(run, hnsw_ef)
+        index = f"{run['m']} / {run['ef_construct']}" if run["engine"] != "local" else "-"
+        build = f"{run['index_build_seconds']:.0f} s" if run["engine"] != "local" else "-"
+        rows.append([_engine(run, hnsw_ef), f"{run['points']:,}", index, f"{run['upserts_per_s']:,}", build,
+                     f"{ms(dense['p50_ms'])} / {ms(dense['p95_ms'])}", f"{dense['recall_at_10']:.3f}",
+                     f"{ms(run['hybrid_dbsf']['p50_ms'])} / {ms(run['hybrid_dbsf']['p95_ms'])}",
+                     f"{run['reopen_seconds']:.2f} s", f"{run['final_rss_mb']:,} ({run['peak_rss_mb']:,})",
+                     f"{run['disk_mb']:,}", load_avg(run["load_average"][0])])
+    sweeps = []
+    for run in runs:
+        if run["engine"] == "local":
+            continue
+        cells = [f"{run['points']:,}", f"{run['m']} / {run['ef_construct']}"]
+        for ef in sorted(run["by_hnsw_ef"], key=int):
+            point = run["by_hnsw_ef"][ef]
+            cells.append(f"{point['recall_at_10']:.3f} / {ms(point['p50_ms'])} / {ms(point['p95_ms'])}")
+        exact = run["exact"]
+        sweeps.append(cells + [f"{ms(exact['p50_ms'])} / {ms(exact['p95_ms'])}"])
+    efs = sorted(next(r for r in runs if r["engine"] != "local")["by_hnsw_ef"], key=int)
+    kills = [[k["engine"], f"{k['acknowledged']:,}", f"{k['present_after_reopen']:,}", k["lost"],
+              f"{k['reopen_seconds']:.2f} s"] for k in data["kill_9"]]
+    return [
+        "## The embedded engines: qdrant-client's local mode and Qdrant Edge (`benchmarks/store_engines.py`)", "",
+        f"Vectors: {vectors['dataset']} ({vectors['licence']}), encoded by `{vectors['encoder']}` "
+        f"({vectors['precision']}, {vectors['torch_threads']} torch threads, dimension {vectors['dimension']}); "
+        "beyond the real ones, each point mixes two real vectors plus a small perturbation (see "
+        "[the store at scale](../scale.md)). Dense top-10 and hybrid (dense + BM25, DBSF) latency p50 / p95; "
+        "recall@10 against exact numpy search; RSS after the queries (peak) and disk in MB.", "",
+        markdown_table(["engine", "points", "m / ef_construct", "upserts/s", "index build", "dense p50 / p95",
+                        "recall@10", "hybrid p50 / p95", "re-open", "RSS (peak) MB", "disk MB", "load avg"], rows), "",
+        "Edge's recall@10 / p50 / p95 by query-time `hnsw_ef`, and its exact search:", "",
+        markdown_table(["points", "m / ef_construct", *(f"hnsw_ef {ef}" for ef in efs), "exact p50 / p95"], sweeps),
+        "",
+        "A writer killed with `kill -9` mid-upsert, then the folder re-opened:", "",
+        markdown_table(["engine", "points acknowledged", "present after re-open", "lost", "re-open"], kills), "",
+        f"Source: `{data['command']}` (under `nice -n {data.get('nice', 0)}`); {machine['cpu']}, {machine['cpus']} "
+        f"cores ({cpu_features(machine)}), Python {machine['python']}, qdrant-client {machine['qdrant_client']}, "
+        f"qdrant-edge-py {machine['qdrant_edge']}; vectors {data['vectors']}, upserts in batches of "
+        f"{data['batch']:,}; load average per row (1 min), the machine shared with other jobs.",
+    ]
+
+
+def _local_mode(data: dict[str, Any]) -> list[str]:
+    rows = [[f"{r['vectors']:,}", f"{r['upserts_per_s']:,.0f}", f"{r['reopen_seconds']:.1f} s",
+             ms(r["query_p50_ms"]), ms(r["query_p95_ms"]), f"{r['peak_rss_mb'] / 1024:.1f} GB",
+             f"{r['disk_mb']:,.0f} MB", load_avg(r.get("load_average"))] for r in data["synthetic"]]
+    return ["## qdrant-client's local mode at scale (`python benchmarks/index_throughput.py`)", "",
+            markdown_table(["vectors", "upserts/s", "re-open", "query p50", "query p95", "peak RSS", "on disk",
+                            "load average"], rows), "",
+            f"Source: `{data['command']}`; {data['machine']}. {data.get('note', '')}"]
+
+
+def scale_page(results: Path, img: Path) -> str:
+    parts = ["# The store at scale", "", "Run by hand, one engine and size per process; the decision these figures "
+             "support is in [the store at scale](../scale.md)."]
+    engines = load(results, "store_engines.json")
+    if engines is not None:
+        parts += ["", *_store_engines(engines)]
+    local = load(results, "index_throughput.json")
+    if local is not None:
+        parts += ["", *_local_mode(local)]
+    return "\n".join(parts)
