@@ -20,7 +20,7 @@ def _dense(run: dict[str, Any], hnsw_ef: str) -> dict[str, Any]:
     return run["dense"] if run["engine"] == "local" else run["by_hnsw_ef"][hnsw_ef]
 
 
-def _store_engines(data: dict[str, Any]) -> list[str]:
+def _store_engines(data: dict[str, Any], title: str) -> list[str]:
     runs, machine, vectors = data["runs"], data["machine"], data["data"]
     hnsw_ef = "128"
     rows = []
@@ -47,7 +47,7 @@ def _store_engines(data: dict[str, Any]) -> list[str]:
     kills = [[k["engine"], f"{k['acknowledged']:,}", f"{k['present_after_reopen']:,}", k["lost"],
               f"{k['reopen_seconds']:.2f} s"] for k in data["kill_9"]]
     return [
-        "## The embedded engines: qdrant-client's local mode and Qdrant Edge (`benchmarks/store_engines.py`)", "",
+        f"## {title} (`benchmarks/store_engines.py`)", "",
         f"Vectors: {vectors['dataset']} ({vectors['licence']}), encoded by `{vectors['encoder']}` "
         f"({vectors['precision']}, {vectors['torch_threads']} torch threads, dimension {vectors['dimension']}); "
         "beyond the real ones, each point mixes two real vectors plus a small perturbation (see "
@@ -63,7 +63,8 @@ def _store_engines(data: dict[str, Any]) -> list[str]:
         f"Source: `{data['command']}` (under `nice -n {data.get('nice', 0)}`); {machine['cpu']}, {machine['cpus']} "
         f"cores ({cpu_features(machine)}), Python {machine['python']}, qdrant-client {machine['qdrant_client']}, "
         f"qdrant-edge-py {machine['qdrant_edge']}; vectors {data['vectors']}, upserts in batches of "
-        f"{data['batch']:,}; load average per row (1 min), the machine shared with other jobs.",
+        f"{data['batch']:,}; load average per row (1 min), the machine shared with other jobs; the real vectors "
+        f"encoded in {vectors['runtime']}.",
     ]
 
 
@@ -80,9 +81,11 @@ def _local_mode(data: dict[str, Any]) -> list[str]:
 def scale_page(results: Path, img: Path) -> str:
     parts = ["# The store at scale", "", "Run by hand, one engine and size per process; the decision these figures "
              "support is in [the store at scale](../scale.md)."]
-    engines = load(results, "store_engines.json")
-    if engines is not None:
-        parts += ["", *_store_engines(engines)]
+    for name, title in (("store_engines.json", "The embedded engines: qdrant-client's local mode and Qdrant Edge"),
+                        ("store_engines_1m.json", "One million points on Qdrant Edge")):
+        engines = load(results, name)
+        if engines is not None:
+            parts += ["", *_store_engines(engines, title)]
     local = load(results, "index_throughput.json")
     if local is not None:
         parts += ["", *_local_mode(local)]
