@@ -96,6 +96,8 @@ class RetrievalOptions:
     """How a `Retriever` searches: ``k`` hits (the default of each `Retriever.retrieve`); ``hybrid=True`` fuses
     dense and sparse (BM25) candidates with ``fusion`` (``"dbsf"``, the default, or ``"rrf"`` with its rank
     constant ``rrf_k`` and ``fusion_weights`` = (dense, sparse): see `laser_rag.store.VectorCollection.search_hybrid`).
+    On a quantized collection (`laser_rag.store.CollectionOptions`), ``rescore`` and ``oversampling`` say how its
+    quantized candidates are rescored with the original vectors (`laser_rag.store.VectorCollection.search`).
     A bad combination fails here, not per query."""
 
     k: int = 10
@@ -103,10 +105,13 @@ class RetrievalOptions:
     fusion: str = _store.DEFAULT_FUSION
     rrf_k: int | None = None
     fusion_weights: tuple[float, float] | None = None
+    rescore: bool = True
+    oversampling: float | None = None
 
     def __post_init__(self) -> None:
         _checks.positive_int(self.k, "k")
         _store.fusion_query(self.fusion, rrf_k=self.rrf_k, weights=self.fusion_weights)  # fails here, not per query
+        _checks.rescoring(self.rescore, self.oversampling)
 
 
 @dataclass
@@ -218,10 +223,13 @@ class Retriever:
                 timings["sparse_ms"] = _ms(tick)
                 tick = time.perf_counter()
                 hits = self.collection.search_hybrid(vector, sparse, k, fusion=self.options.fusion,
-                                                     rrf_k=self.options.rrf_k, weights=self.options.fusion_weights)
+                                                     rrf_k=self.options.rrf_k, weights=self.options.fusion_weights,
+                                                     rescore=self.options.rescore,
+                                                     oversampling=self.options.oversampling)
             else:
                 tick = time.perf_counter()
-                hits = self.collection.search(vector, k)
+                hits = self.collection.search(vector, k, rescore=self.options.rescore,
+                                              oversampling=self.options.oversampling)
         timings["search_ms"] = _ms(tick)
         return Retrieval(query=query, mode=self.mode, hits=hits, timings=timings, rationale=rationale)
 
