@@ -288,7 +288,8 @@ def rewriter_for(mode: RetrievalMode | str | ModePreset, llm: Any = None, *,
 
 def open_retriever(mode: RetrievalMode | str = RetrievalMode.LASER, corpus: str = "default", *, client: Any = None,
                    encoder: BaseEncoder | None = None, llm: Any = None, collection: str | None = None,
-                   create: bool = False, recreate: bool = False, options: RetrievalOptions | None = None) -> Retriever:
+                   create: bool = False, recreate: bool = False, options: RetrievalOptions | None = None,
+                   collection_options: _store.CollectionOptions | None = None) -> Retriever:
     """A `Retriever` for the preset ``mode`` on the collection ``<corpus>-<encoder label>`` (or ``collection``).
 
     ``encoder`` overrides the preset's encoder (see `encoder_for`); ``client`` is a Qdrant client (default: one
@@ -297,6 +298,8 @@ def open_retriever(mode: RetrievalMode | str = RetrievalMode.LASER, corpus: str 
     (for indexing); otherwise a missing one raises `CollectionNotFoundError`; ``recreate`` drops it first.
     ``options``: top-k, hybrid and fusion (`RetrievalOptions`); with ``hybrid=True`` a collection created now gets
     the sparse vectors, an existing one without them raises `HybridNotEnabledError` naming the upgrade command.
+    ``collection_options`` (`laser_rag.store.CollectionOptions`: shards, replicas, on-disk storage, quantization)
+    shape a collection created now.
     """
     chosen = preset(mode)
     options = options if options is not None else RetrievalOptions()
@@ -304,5 +307,5 @@ def open_retriever(mode: RetrievalMode | str = RetrievalMode.LASER, corpus: str 
     client = client if client is not None else _store.connect()
     name = collection or _store.collection_name(corpus, encoder.label)
     opened = VectorCollection.open(client, name, encoder, create=create or recreate, recreate=recreate,
-                                   hybrid=options.hybrid)
+                                   hybrid=options.hybrid, options=collection_options)
     return Retriever(opened, encoder, rewriter_for(chosen, llm), mode=chosen.name, options=options)

@@ -27,17 +27,9 @@ Example::
 """
 
 from laser_rag.store.clients import close_all, connect, default_qdrant_path, release
+from laser_rag._store_options import QUANTIZATIONS, BulkLoad, CollectionOptions
 from laser_rag.store.collection import IndexReport, VectorCollection, collection_name, recorded
-from laser_rag.store.engine import (
-    QUANTIZATIONS,
-    BulkLoad,
-    CollectionOptions,
-    CollectionSpec,
-    Engine,
-    PointRecord,
-    PointWrite,
-    QdrantClientEngine,
-)
+from laser_rag.store.engine import CollectionSpec, Engine, PointRecord, PointWrite, QdrantClientEngine
 from laser_rag.store.fusion import DEFAULT_FUSION, FUSIONS, HYBRID_PREFETCH, RRF_K, fusion_query
 from laser_rag.store.payload import PAYLOAD_LAYOUT, Hit, point_id
 

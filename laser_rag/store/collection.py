@@ -28,15 +28,8 @@ from laser_rag.errors import (
     TruncationWarning,
 )
 from laser_rag.sparse import SPARSE_VECTOR_NAME, SparseConfig, SparseEncoder
-from laser_rag.store.engine import (
-    BulkLoad,
-    CollectionOptions,
-    CollectionSpec,
-    Engine,
-    PointWrite,
-    QdrantClientEngine,
-    as_engine,
-)
+from laser_rag._store_options import BulkLoad, CollectionOptions
+from laser_rag.store.engine import CollectionSpec, Engine, PointWrite, QdrantClientEngine, as_engine
 from laser_rag.store.fusion import DEFAULT_FUSION, HYBRID_PREFETCH, fusion_query
 from laser_rag.store.payload import PAYLOAD_LAYOUT, Hit, payload, point_id
 

@@ -46,7 +46,8 @@ from tqdm.auto import tqdm
 from laser_rag.util import atomic_write
 from laser_rag.errors import CollectionNotFoundError, QdrantUnavailableError, StoreError
 from laser_rag.sparse import SPARSE_VECTOR_NAME
-from laser_rag.store.engine import CollectionOptions, CollectionSpec, Engine, PointRecord, PointWrite
+from laser_rag._store_options import CollectionOptions
+from laser_rag.store.engine import CollectionSpec, Engine, PointRecord, PointWrite
 
 __all__ = ["EdgeEngine", "EdgeIndexConfig"]
 
