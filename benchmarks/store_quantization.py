@@ -1,8 +1,10 @@
 """What quantization costs in retrieval quality, memory and disk, on the embedded Qdrant Edge engine: nDCG@10 on the
 shared sets with float32 vectors and with int8 / binary quantization, with and without rescoring.
 
-Data: the four shared sets' validation corpora and every judged query (/work/shared/data via
-`laser_rag_datasets.shared`), encoded once by ``--encoder`` (default all-MiniLM-L6-v2, the fast one; document
+Data: the four shared sets as the project evaluates them (`laser_rag_benchmarks.shared.SHARED_EVALS`: validation,
+the first 50 judged queries, their relevant documents plus distractors up to 1,000 documents; ``--full``: the whole
+validation corpora and every judged query; /work/shared/data via `laser_rag_datasets.shared`), encoded once by
+``--encoder`` (default all-MiniLM-L6-v2, the fast one; document
 vectors cached by `laser_rag_benchmarks.cache`). Each set is stored three times through the production path
 (`VectorCollection.open(engine, ..., options=CollectionOptions(quantization=...))`, `upsert`, `build_index`) in
 an `EdgeEngine` whose indexing threshold is 1 KB, so that every segment is indexed and quantized (at the default
@@ -30,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SETS = ("scifact", "hotpotqa", "musique", "strategyqa")
+SETS = ("hotpotqa", "strategyqa", "musique", "scifact")
 #: (label, search keywords) per quantized collection; the float32 collection runs exact and HNSW.
 SEARCHES = {
     "no rescore": {"rescore": False},
@@ -69,14 +71,15 @@ def _overlap(run: dict, reference: dict) -> float:
                                 for q in reference])), 4)
 
 
-def run_set(name: str, encoder, folder: Path) -> dict:
+def run_set(name: str, encoder, folder: Path, full: bool = False) -> dict:
     from laser_rag.evaluation import judged_queries
     from laser_rag.store import CollectionOptions, VectorCollection
     from laser_rag.store.edge import EdgeEngine, EdgeIndexConfig
     from laser_rag_benchmarks.cache import document_vectors
+    from laser_rag_benchmarks.shared import shared_slice
     from laser_rag_datasets.shared import shared_dataset
 
-    dataset = shared_dataset(name, "validation")
+    dataset = shared_dataset(name, "validation") if full else shared_slice(name)
     qids = judged_queries(dataset.qrels, list(dataset.queries))
     load_before = _load()
     matrix, encode_seconds, cached = document_vectors(encoder, dataset.corpus, progress=False)
@@ -122,6 +125,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--encoder", default="all-minilm-l6-v2")
     parser.add_argument("--sets", default=",".join(SETS))
+    parser.add_argument("--full", action="store_true", help="whole validation corpora instead of the slices")
     parser.add_argument("--out", type=Path, default=RESULTS / "store_quantization.json")
     args = parser.parse_args()
 
@@ -142,11 +146,12 @@ def main() -> None:
               "nice": os.getpriority(os.PRIO_PROCESS, 0), "cpus": os.cpu_count(),
               "qdrant_edge": metadata.version("qdrant-edge-py"),
               "index": "Edge HNSW m=32, ef_construct=256, hnsw_ef=128; indexing and full-scan thresholds 1 KB",
+              "data": "whole validation sets" if args.full else "SHARED_EVALS slices (50 queries, <= 1,000 docs)",
               "licences": {s: LICENSES.get(s) for s in sets}, "sets": []}
     folder = Path(tempfile.mkdtemp(prefix="laser-rag-quantization-"))
     try:
         for name in sets:
-            report["sets"].append(run_set(name, encoder, folder))
+            report["sets"].append(run_set(name, encoder, folder, args.full))
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(report, indent=2) + "\n")
     finally:
