@@ -41,3 +41,12 @@ def positive_int(value: Any, name: str) -> int:
 def optional_positive_int(value: Any, name: str) -> int | None:
     """None, or an int as `positive_int` accepts it."""
     return None if value is None else positive_int(value, name)
+
+
+def rescoring(rescore: Any, oversampling: Any) -> None:
+    """How a quantized collection rescores: ``rescore`` a bool, ``oversampling`` None or a number >= 1."""
+    if not isinstance(rescore, bool):
+        raise InvalidInputTypeError(f"rescore must be True or False, got {type(rescore).__name__} {rescore!r}")
+    if oversampling is not None and (isinstance(oversampling, bool) or not isinstance(oversampling, (int, float))
+                                     or not oversampling >= 1):
+        raise InvalidInputError(f"oversampling must be a number >= 1 (or None), got {oversampling!r}")

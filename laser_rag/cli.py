@@ -39,6 +39,7 @@ from typing import Annotated, Any, Literal, Optional
 
 import typer
 
+from laser_rag._store_options import BulkLoad, CollectionOptions
 from laser_rag.cli_options import dataclass_options, mode_source_options
 from laser_rag.errors import CollectionNotFoundError, LaserRagError
 from laser_rag.llm import GenerationConfig
@@ -64,12 +65,14 @@ class StoreOptions:
     qdrant_url: Optional[str] = field(default=None, metadata={
         "help": "A Qdrant server or cluster instead of the embedded store.", "envvar": "LASER_RAG_QDRANT_URL"})
     api_key: Optional[str] = field(default=None, metadata={"help": "Qdrant API key.", "envvar": "QDRANT_API_KEY"})
+    grpc: bool = field(default=False, metadata={"flags": ("--grpc",),
+                                                "help": "Talk to the Qdrant server over gRPC (port 6334)."})
 
     def connect(self):
         """The Qdrant client (`laser_rag.store.connect`)."""
         from laser_rag import store
 
-        return store.connect(self.qdrant_path, url=self.qdrant_url, api_key=self.api_key)
+        return store.connect(self.qdrant_path, url=self.qdrant_url, api_key=self.api_key, prefer_grpc=self.grpc)
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,10 @@ class QueryOptions:
     hybrid: bool = field(default=False, metadata={
         "flags": ("--hybrid",), "help": "Hybrid search: fuse the dense ranking with BM25 over the collection's sparse "
                                         "vectors (index with --hybrid, or run `laser-rag upgrade-hybrid` once)."})
+    rescore: bool = field(default=True, metadata={
+        "help": "A quantized collection: rescore its candidates with the original vectors."})
+    oversampling: Optional[float] = field(default=None, metadata={
+        "help": "A quantized collection: rescore k x this many candidates (default 1).", "min": 1.0})
 
     @property
     def preset(self) -> ModePreset:
@@ -150,7 +157,8 @@ def _announce() -> None:
 
 
 def _open(query: QueryOptions, where: StoreOptions, models: ModeSources, *, k: int = 10, create: bool = False,
-          recreate: bool = False, generation: GenerationConfig | None = None, embed_url: str | None = None):
+          recreate: bool = False, generation: GenerationConfig | None = None, embed_url: str | None = None,
+          layout: Any = None):
     """The retriever of a command: connect (a dead server fails before any model loads), announce, load the
     encoder (or reach the embeddings service at ``embed_url``), then the rewriter's LLM if the preset rewrites."""
     from laser_rag.retrieval import RetrievalOptions, encoder_for, open_retriever
@@ -170,7 +178,9 @@ def _open(query: QueryOptions, where: StoreOptions, models: ModeSources, *, k: i
     generation = generation or GenerationConfig()
     return open_retriever(chosen.mode, query.corpus or "default", client=client, encoder=encoder,
                           llm=_rewriter(chosen, query, generation), collection=collection, create=create,
-                          recreate=recreate, options=RetrievalOptions(k=k, hybrid=query.hybrid))
+                          recreate=recreate, collection_options=layout,
+                          options=RetrievalOptions(k=k, hybrid=query.hybrid, rescore=query.rescore,
+                                                   oversampling=query.oversampling))
 
 
 def _only_collection(client, label: str) -> str:
@@ -202,11 +212,15 @@ def _rewriter(chosen: ModePreset, query: QueryOptions, generation: GenerationCon
 @app.command()
 @dataclass_options(StoreOptions, param="where")
 @dataclass_options(QueryOptions, param="query", include=("mode", "corpus", "collection"))
+@dataclass_options(CollectionOptions, param="layout")
+@dataclass_options(BulkLoad, param="load")
 @mode_source_options(param="models", agents=False)
 def index(
     path: Annotated[Path, typer.Argument(exists=True, help="A BEIR directory, a .jsonl file, or a folder of "
                                                            ".txt/.md files.")],
     models: Any,
+    load: Any,
+    layout: Any,
     query: Any,
     where: Any,
     batch_size: Annotated[int, typer.Option(min=1, help="Documents encoded and stored per step.")] = 64,
@@ -221,18 +235,28 @@ def index(
     embed_url: Annotated[Optional[str], typer.Option("--embed-url", help="Embed through a running `laser-rag serve` "
                                                      "at this URL (API key: $LASER_RAG_EMBED_API_KEY) instead of "
                                                      "loading the model here.")] = None,
+    bulk_load: Annotated[bool, typer.Option("--bulk-load", help="A large first load: a Qdrant server builds no "
+                                            "HNSW index until the end (then waits for it), in --upload-parallel "
+                                            "streams.")] = False,
 ) -> None:
-    """Index a corpus (re-running adds only what is missing; an interrupted run resumes)."""
+    """Index a corpus (re-running adds only what is missing; an interrupted run resumes). The index is built before
+    it returns, so the first search does not wait."""
     def body():
         from laser_rag.corpus import is_beir_directory, load_corpus
 
+        if load != BulkLoad() and not bulk_load:
+            raise typer.BadParameter("--upload-parallel and --index-timeout apply with --bulk-load",
+                                     param_hint="--bulk-load")
         documents = load_corpus(path)[:limit]
         name = query.corpus or (path.stem if path.is_file() else path.resolve().name)
         # a mode that searches another's collection indexes that one
         owner = dataclasses.replace(query, mode=query.preset.owner.name, corpus=name, hybrid=hybrid)
-        retriever = _open(owner, where, models, create=True, recreate=recreate, embed_url=embed_url)
+        retriever = _open(owner, where, models, create=True, recreate=recreate, embed_url=embed_url, layout=layout)
         split = chunk if chunk is not None else not is_beir_directory(path)
-        report = retriever.index(documents, batch_size=batch_size, chunk=split, progress=True)
+        report = retriever.index(documents, batch_size=batch_size, chunk=split, progress=True,
+                                 bulk=load if bulk_load else None)
+        if not bulk_load:  # a bulk load built it already
+            retriever.collection.build_index(progress=True)
         typer.echo(f"{retriever.collection.name}: {report.added} added, {report.skipped} already there, "
                    f"{retriever.collection.count()} in total ({report.seconds:.1f} s, "
                    f"{report.documents_per_second:.1f} documents/s)")

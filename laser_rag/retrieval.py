@@ -96,6 +96,8 @@ class RetrievalOptions:
     """How a `Retriever` searches: ``k`` hits (the default of each `Retriever.retrieve`); ``hybrid=True`` fuses
     dense and sparse (BM25) candidates with ``fusion`` (``"dbsf"``, the default, or ``"rrf"`` with its rank
     constant ``rrf_k`` and ``fusion_weights`` = (dense, sparse): see `laser_rag.store.VectorCollection.search_hybrid`).
+    On a quantized collection (`laser_rag.store.CollectionOptions`), ``rescore`` and ``oversampling`` say how its
+    quantized candidates are rescored with the original vectors (`laser_rag.store.VectorCollection.search`).
     A bad combination fails here, not per query."""
 
     k: int = 10
@@ -103,10 +105,13 @@ class RetrievalOptions:
     fusion: str = _store.DEFAULT_FUSION
     rrf_k: int | None = None
     fusion_weights: tuple[float, float] | None = None
+    rescore: bool = True
+    oversampling: float | None = None
 
     def __post_init__(self) -> None:
         _checks.positive_int(self.k, "k")
         _store.fusion_query(self.fusion, rrf_k=self.rrf_k, weights=self.fusion_weights)  # fails here, not per query
+        _checks.rescoring(self.rescore, self.oversampling)
 
 
 @dataclass
@@ -218,10 +223,13 @@ class Retriever:
                 timings["sparse_ms"] = _ms(tick)
                 tick = time.perf_counter()
                 hits = self.collection.search_hybrid(vector, sparse, k, fusion=self.options.fusion,
-                                                     rrf_k=self.options.rrf_k, weights=self.options.fusion_weights)
+                                                     rrf_k=self.options.rrf_k, weights=self.options.fusion_weights,
+                                                     rescore=self.options.rescore,
+                                                     oversampling=self.options.oversampling)
             else:
                 tick = time.perf_counter()
-                hits = self.collection.search(vector, k)
+                hits = self.collection.search(vector, k, rescore=self.options.rescore,
+                                              oversampling=self.options.oversampling)
         timings["search_ms"] = _ms(tick)
         return Retrieval(query=query, mode=self.mode, hits=hits, timings=timings, rationale=rationale)
 
@@ -280,7 +288,8 @@ def rewriter_for(mode: RetrievalMode | str | ModePreset, llm: Any = None, *,
 
 def open_retriever(mode: RetrievalMode | str = RetrievalMode.LASER, corpus: str = "default", *, client: Any = None,
                    encoder: BaseEncoder | None = None, llm: Any = None, collection: str | None = None,
-                   create: bool = False, recreate: bool = False, options: RetrievalOptions | None = None) -> Retriever:
+                   create: bool = False, recreate: bool = False, options: RetrievalOptions | None = None,
+                   collection_options: _store.CollectionOptions | None = None) -> Retriever:
     """A `Retriever` for the preset ``mode`` on the collection ``<corpus>-<encoder label>`` (or ``collection``).
 
     ``encoder`` overrides the preset's encoder (see `encoder_for`); ``client`` is a Qdrant client (default: one
@@ -289,6 +298,8 @@ def open_retriever(mode: RetrievalMode | str = RetrievalMode.LASER, corpus: str 
     (for indexing); otherwise a missing one raises `CollectionNotFoundError`; ``recreate`` drops it first.
     ``options``: top-k, hybrid and fusion (`RetrievalOptions`); with ``hybrid=True`` a collection created now gets
     the sparse vectors, an existing one without them raises `HybridNotEnabledError` naming the upgrade command.
+    ``collection_options`` (`laser_rag.store.CollectionOptions`: shards, replicas, on-disk storage, quantization)
+    shape a collection created now.
     """
     chosen = preset(mode)
     options = options if options is not None else RetrievalOptions()
@@ -296,5 +307,5 @@ def open_retriever(mode: RetrievalMode | str = RetrievalMode.LASER, corpus: str 
     client = client if client is not None else _store.connect()
     name = collection or _store.collection_name(corpus, encoder.label)
     opened = VectorCollection.open(client, name, encoder, create=create or recreate, recreate=recreate,
-                                   hybrid=options.hybrid)
+                                   hybrid=options.hybrid, options=collection_options)
     return Retriever(opened, encoder, rewriter_for(chosen, llm), mode=chosen.name, options=options)

@@ -11,6 +11,10 @@
 - Hybrid search: a collection opened with ``hybrid=True`` when it is created also holds the sparse lexical vector
   ``"bm25"`` (`laser_rag.sparse`); `VectorCollection.search_hybrid` fuses dense and sparse candidates in the engine
   (`laser_rag.store.fusion`); `VectorCollection.enable_hybrid` adds the sparse vector in place.
+- Scale (docs/qdrant-server.md): `CollectionOptions` (shards, replicas, on-disk vectors and payload, int8 or binary
+  quantization) shape a new collection, `VectorCollection.search`'s ``rescore`` / ``oversampling`` its quantized
+  search, and `BulkLoad` a large first load (`VectorCollection.index(..., bulk=...)`: the index deferred, then
+  built before it returns).
 - One payload layout (`laser_rag.store.payload`): LangChain's ``text`` and ``metadata`` keys; `Hit.from_point`
   reads it, the older layouts, and points written by LlamaIndex's and LangChain's own pipelines.
 
@@ -23,6 +27,7 @@ Example::
 """
 
 from laser_rag.store.clients import close_all, connect, default_qdrant_path, release
+from laser_rag._store_options import QUANTIZATIONS, BulkLoad, CollectionOptions
 from laser_rag.store.collection import IndexReport, VectorCollection, collection_name, recorded
 from laser_rag.store.engine import CollectionSpec, Engine, PointRecord, PointWrite, QdrantClientEngine
 from laser_rag.store.fusion import DEFAULT_FUSION, FUSIONS, HYBRID_PREFETCH, RRF_K, fusion_query
@@ -33,7 +38,10 @@ __all__ = [
     "FUSIONS",
     "HYBRID_PREFETCH",
     "PAYLOAD_LAYOUT",
+    "QUANTIZATIONS",
     "RRF_K",
+    "BulkLoad",
+    "CollectionOptions",
     "CollectionSpec",
     "Engine",
     "Hit",

@@ -4,6 +4,7 @@ an `laser_rag.store.engine.Engine` only."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
@@ -16,6 +17,7 @@ import numpy as np
 from qdrant_client import QdrantClient, models
 from tqdm.auto import tqdm
 
+from laser_rag import _checks
 from laser_rag.corpus import Document, chunk_documents, document_text
 from laser_rag.errors import (
     CollectionMismatchError,
@@ -26,6 +28,7 @@ from laser_rag.errors import (
     TruncationWarning,
 )
 from laser_rag.sparse import SPARSE_VECTOR_NAME, SparseConfig, SparseEncoder
+from laser_rag._store_options import BulkLoad, CollectionOptions
 from laser_rag.store.engine import CollectionSpec, Engine, PointWrite, QdrantClientEngine, as_engine
 from laser_rag.store.fusion import DEFAULT_FUSION, HYBRID_PREFETCH, fusion_query
 from laser_rag.store.payload import PAYLOAD_LAYOUT, Hit, payload, point_id
@@ -102,6 +105,12 @@ class VectorCollection:
         return int(self.info["dimension"])
 
     @property
+    def options(self) -> CollectionOptions:
+        """How the collection stores its points, as recorded when it was created (`CollectionOptions`; the
+        defaults for a collection made before they were recorded)."""
+        return CollectionOptions.from_dict(self.info.get("options"))
+
+    @property
     def hybrid(self) -> bool:
         """Whether every point carries the sparse vector (created hybrid, or an upgrade that finished)."""
         sparse = self.info.get("sparse")
@@ -151,6 +160,7 @@ class VectorCollection:
         recreate: bool = False,
         hybrid: bool = False,
         sparse: SparseConfig | None = None,
+        options: CollectionOptions | None = None,
     ) -> VectorCollection:
         """Open ``name`` for ``encoder`` (or an explicit ``fingerprint`` and ``dimension``), creating it if needed.
         ``store``: a qdrant-client client (`laser_rag.store.connect`) or an `Engine`.
@@ -164,6 +174,11 @@ class VectorCollection:
         ``hybrid=True``: a collection created now also gets the sparse ``"bm25"`` vector (weighted by ``sparse``,
         default `SparseConfig()`); an existing one must already have it, else `HybridNotEnabledError` (which names
         the upgrade command). An existing hybrid collection keeps its own sparse config.
+
+        ``options`` (`CollectionOptions`: shards, replicas, on-disk storage, quantization) shape a collection
+        created now and are recorded in its metadata (`options`); an engine that cannot apply them raises
+        `StoreError` before creating anything. An existing collection keeps its own, and says so in the log when
+        they differ.
         """
         engine = as_engine(store)
         precision = None
@@ -174,8 +189,9 @@ class VectorCollection:
             precision = encoder.precision
         if not fingerprint or not dimension:
             raise ValueError("pass an encoder, or both fingerprint= and dimension=")
+        options = options if options is not None else CollectionOptions()
         expected = {"fingerprint": fingerprint, "dimension": int(dimension), "encoder": label or "unknown",
-                    "precision": precision, "payload_layout": PAYLOAD_LAYOUT}
+                    "precision": precision, "payload_layout": PAYLOAD_LAYOUT, "options": options.to_dict()}
         if recreate and engine.exists(name):
             engine.delete(name)
         if not engine.exists(name):
@@ -185,9 +201,12 @@ class VectorCollection:
             if hybrid:
                 expected["sparse"] = _sparse_info(SparseEncoder(sparse), complete=True)
             engine.create(name, CollectionSpec(dimension=expected["dimension"], sparse=hybrid,
-                                               metadata={METADATA_KEY: expected}))
+                                               metadata={METADATA_KEY: expected}, options=options))
             return cls(engine, name, expected)
         opened = cls._open_recorded(engine, name, expected)
+        if opened.options != options and options != CollectionOptions():
+            logger.warning("%s exists with %s: the options asked for now (%s) apply to new collections only "
+                           "(recreate it to change them)", name, opened.options, options)
         if hybrid:
             opened.sparse_encoder  # noqa: B018 -- raises HybridNotEnabledError with the upgrade command
         return opened
@@ -214,8 +233,9 @@ class VectorCollection:
             if size != expected["dimension"]:
                 found = {"fingerprint": "none recorded", "dimension": size}
                 raise CollectionMismatchError(name, found, expected, "has another vector dimension")
-            engine.set_metadata(name, {METADATA_KEY: expected})
-            return cls(engine, name, expected)
+            adopted = {key: value for key, value in expected.items() if key != "options"}  # not made with ours
+            engine.set_metadata(name, {METADATA_KEY: adopted})
+            return cls(engine, name, adopted)
         if stored.get("fingerprint") != expected["fingerprint"]:
             raise CollectionMismatchError(name, stored, expected, "was built by another encoder")
         if size != expected["dimension"] or int(stored.get("dimension", size)) != expected["dimension"]:
@@ -253,9 +273,9 @@ class VectorCollection:
         sparse = self.sparse_vectors(documents) if sparse is None else sparse
         lexical = [None] * len(documents) if sparse is None else [vector if vector.indices else None
                                                                    for vector in sparse]
-        self.engine.upsert(self.name, [PointWrite(id=point_id(doc.id), dense=vector.tolist(), payload=payload(doc),
+        self.engine.upsert(self.name, [PointWrite(id=point_id(doc.id), dense=vector, payload=payload(doc),
                                                   sparse=words)
-                                       for doc, vector, words in zip(documents, vectors, lexical)])
+                                       for doc, vector, words in zip(documents, vectors.tolist(), lexical)])
 
     def index(
         self,
@@ -267,6 +287,7 @@ class VectorCollection:
         progress: bool = False,
         encode_batch_size: int = 16,
         on_batch: Callable[[IndexReport], None] | None = None,
+        bulk: BulkLoad | None = None,
     ) -> IndexReport:
         """Encode and store the documents not stored yet, ``batch_size`` at a time (each batch is written before
         the next is encoded, so a crash loses at most one batch of work). A hybrid collection also gets each
@@ -276,6 +297,10 @@ class VectorCollection:
         Raises `CollectionMismatchError` for another encoder and `CorpusError` for duplicate ids or empty texts,
         both before any work. ``on_batch`` is called with the running report after each batch is stored. The
         encoder's `TruncationWarning` is given once per call, not per batch.
+
+        ``bulk`` (`BulkLoad`): a large first load. The engine defers its index while the points arrive (a Qdrant
+        server: no HNSW graph until the end, ``bulk.parallel`` upload streams) and builds it before this returns
+        (`build_index`, with a progress bar when ``progress``), so the first search does not wait for it.
         """
         started = time.perf_counter()
         self.check_encoder(encoder)
@@ -290,7 +315,8 @@ class VectorCollection:
         if report.skipped:
             logger.info("%s: %d of %d documents already stored, skipped", self.name, report.skipped, len(documents))
         truncations: list[warnings.WarningMessage] = []
-        with tqdm(total=len(todo), desc=f"indexing {self.name}", unit="doc", disable=not progress) as bar:
+        loading = self.engine.bulk_load(self.name, bulk, progress=progress) if bulk else contextlib.nullcontext()
+        with loading, tqdm(total=len(todo), desc=f"indexing {self.name}", unit="doc", disable=not progress) as bar:
             for start in range(0, len(todo), batch_size):
                 batch = todo[start:start + batch_size]
                 tick = time.perf_counter()
@@ -316,11 +342,18 @@ class VectorCollection:
 
     # ------------------------------------------------------------------ search
     def search(self, vector: np.ndarray | Sequence[float], k: int = 10, *, exact: bool = False,
-               query_filter: models.Filter | None = None) -> list[Hit]:
+               query_filter: models.Filter | None = None, rescore: bool = True,
+               oversampling: float | None = None) -> list[Hit]:
         """The ``k`` nearest documents to a query vector (cosine), best first. ``exact=True`` compares against
-        every vector instead of the HNSW index (evaluation: what the encoder gives, not what the index finds)."""
+        every vector instead of the HNSW index (evaluation: what the encoder gives, not what the index finds).
+
+        A quantized collection (`CollectionOptions.quantization`) searches its quantized vectors, then rescores
+        the best ``k * oversampling`` candidates with the original vectors (``rescore=False``: the quantized
+        scores as they are; ``oversampling`` None: Qdrant's default, 1). Ignored by a collection that is not
+        quantized."""
         points = self.engine.query_dense(self.name, self._dense_query(vector, k), k, exact=exact,
-                                         query_filter=query_filter)
+                                         query_filter=query_filter,
+                                         quantization=self._rescoring(rescore, oversampling))
         return [Hit.from_point(point) for point in points]
 
     def search_sparse(self, sparse: models.SparseVector, k: int = 10, *,
@@ -336,22 +369,38 @@ class VectorCollection:
     def search_hybrid(self, vector: np.ndarray | Sequence[float], sparse: models.SparseVector, k: int = 10, *,
                       fusion: str = DEFAULT_FUSION, prefetch_limit: int | None = None, rrf_k: int | None = None,
                       weights: tuple[float, float] | None = None,
-                      query_filter: models.Filter | None = None) -> list[Hit]:
+                      query_filter: models.Filter | None = None, rescore: bool = True,
+                      oversampling: float | None = None) -> list[Hit]:
         """Dense + lexical: the top ``max(k, prefetch_limit)`` (default `HYBRID_PREFETCH`) candidates of the dense
         vector and of the sparse one (``sparse_encoder.encode_query(text)``), fused by the engine with ``fusion``
         (default `DEFAULT_FUSION`): ``"dbsf"`` (distribution-based score fusion: each list's scores rescaled by
         their mean +- 3 standard deviations, then summed) or ``"rrf"`` (reciprocal rank fusion,
         ``sum w / (rank / w + rrf_k - 1)`` over the two lists; ``rrf_k`` defaults to `RRF_K`, ``weights`` =
         (dense, sparse) to equal). A query with no word left after stopwords fuses the dense candidates alone. Raises
-        `HybridNotEnabledError` on a collection without sparse vectors (see `enable_hybrid`)."""
+        `HybridNotEnabledError` on a collection without sparse vectors (see `enable_hybrid`). ``rescore`` and
+        ``oversampling`` apply to the dense candidates of a quantized collection, as in `search`."""
         self.sparse_encoder  # noqa: B018 -- the clear error on a dense-only collection
         words = sparse if sparse.indices else None
         query = fusion_query(fusion, rrf_k=rrf_k, weights=weights, sparse=words is not None)
         dense = self._dense_query(vector, k)
         points = self.engine.query_hybrid(self.name, dense, words, k, fusion=query,
                                           prefetch_limit=max(k, prefetch_limit or HYBRID_PREFETCH),
-                                          query_filter=query_filter)
+                                          query_filter=query_filter,
+                                          quantization=self._rescoring(rescore, oversampling))
         return [Hit.from_point(point) for point in points]
+
+    def build_index(self, *, timeout: float | None = None, progress: bool = False) -> None:
+        """Make the engine's index of this collection complete now (Qdrant Edge builds what was written since its
+        last build; a server switches a deferred index back on and waits for it, up to ``timeout`` seconds), so
+        that the next search does not wait. ``laser-rag index`` ends with it."""
+        self.engine.build_index(self.name, timeout=timeout, progress=progress)
+
+    def _rescoring(self, rescore: bool, oversampling: float | None) -> models.QuantizationSearchParams | None:
+        """The engine's rescoring parameters for a quantized collection (None for one that is not)."""
+        _checks.rescoring(rescore, oversampling)
+        if self.options.quantization is None:
+            return None
+        return models.QuantizationSearchParams(rescore=rescore, oversampling=oversampling)
 
     def _dense_query(self, vector: np.ndarray | Sequence[float], k: int) -> list[float]:
         if k < 1:

@@ -41,10 +41,12 @@ import numpy as np
 import qdrant_edge as edge
 from filelock import FileLock, Timeout
 from qdrant_client import models
+from tqdm.auto import tqdm
 
 from laser_rag.util import atomic_write
 from laser_rag.errors import CollectionNotFoundError, QdrantUnavailableError, StoreError
 from laser_rag.sparse import SPARSE_VECTOR_NAME
+from laser_rag._store_options import CollectionOptions
 from laser_rag.store.engine import CollectionSpec, Engine, PointRecord, PointWrite
 
 __all__ = ["EdgeEngine", "EdgeIndexConfig"]
@@ -83,19 +85,31 @@ class EdgeIndexConfig:
             raise ValueError(f"need m >= 2, ef_construct >= 4 and hnsw_ef >= 1 (or None), got {self}")
 
     def shard_config(self, spec: CollectionSpec) -> edge.EdgeConfig:
-        """The Edge shard configuration of a new collection."""
+        """The Edge shard configuration of a new collection (with its `CollectionOptions`: on-disk vectors and
+        payload, quantization; `StoreError` for the server-only shards and replicas)."""
+        options = spec.options
+        if options.server_only:
+            raise StoreError(f"{options.server_only} need a Qdrant server or cluster (--qdrant-url): an embedded "
+                             "Qdrant Edge store is one shard in this process")
         sparse = {SPARSE_VECTOR_NAME: edge.EdgeSparseVectorParams(modifier=edge.Modifier.Idf)} if spec.sparse else None
         return edge.EdgeConfig(
-            vectors=edge.EdgeVectorParams(size=spec.dimension, distance=edge.Distance.Cosine),
+            vectors=edge.EdgeVectorParams(size=spec.dimension, distance=edge.Distance.Cosine,
+                                          memory=_memory(options.on_disk_vectors)),
             sparse_vectors=sparse,
+            payload_memory=_memory(options.on_disk_payload),
+            quantization_config=_edge_quantization(options),
             hnsw_config=edge.HnswIndexConfig(m=self.m, ef_construct=self.ef_construct,
                                              full_scan_threshold=self.full_scan_threshold_kb,
                                              max_indexing_threads=self.max_indexing_threads),
             optimizers=edge.EdgeOptimizersConfig(indexing_threshold=self.indexing_threshold_kb),
         )
 
-    def search_params(self, exact: bool = False) -> edge.SearchParams:
-        return edge.SearchParams(hnsw_ef=self.hnsw_ef, exact=exact)
+    def search_params(self, exact: bool = False,
+                      quantization: models.QuantizationSearchParams | None = None) -> edge.SearchParams:
+        """Edge's search parameters: ``hnsw_ef``, ``exact``, and how a quantized collection rescores."""
+        rescoring = None if quantization is None else edge.QuantizationSearchParams(
+            ignore=bool(quantization.ignore), rescore=quantization.rescore, oversampling=quantization.oversampling)
+        return edge.SearchParams(hnsw_ef=self.hnsw_ef, exact=exact, quantization=rescoring)
 
 
 @dataclass
@@ -161,12 +175,13 @@ class EdgeEngine(Engine):
             raise StoreError(f"collection {name!r} already exists in {self.path}: delete it first, or open it")
         if spec.dimension < 1:
             raise ValueError(f"dimension must be >= 1, got {spec.dimension}")
+        config = self.config.shard_config(spec)  # StoreError for server-only options, before any file
         folder = self._folder(name)
         shutil.rmtree(folder, ignore_errors=True)  # what a create that crashed before its spec file left
-        shard = edge.EdgeShard.create(str(folder / _SHARD_DIR), self.config.shard_config(spec))
+        shard = edge.EdgeShard.create(str(folder / _SHARD_DIR), config)
         described = {"format": _FORMAT, "dimension": spec.dimension, "sparse": spec.sparse,
                      "index": {"m": self.config.m, "ef_construct": self.config.ef_construct},
-                     "metadata": spec.metadata}
+                     "options": spec.options.to_dict(), "metadata": spec.metadata}
         shard.flush()
         self._write_spec(name, described)
         with self._registry:
@@ -215,7 +230,7 @@ class EdgeEngine(Engine):
         opened = self._shard(name)
         sparse = opened.described.get("sparse", False)
         for start in range(0, len(points), _WRITE_BATCH):
-            batch = [self._point(name, point, sparse) for point in points[start:start + _WRITE_BATCH]]
+            batch = _edge_points(name, points[start:start + _WRITE_BATCH], sparse)
             self._update(name, opened, edge.UpdateOperation.upsert_points(batch))
             opened.pending += len(batch)
 
@@ -242,9 +257,11 @@ class EdgeEngine(Engine):
 
     # -------------------------------------------------------------- reads
     def query_dense(self, name: str, vector: Sequence[float], k: int, *, exact: bool = False,
-                    query_filter: models.Filter | None = None) -> list[PointRecord]:
+                    query_filter: models.Filter | None = None,
+                    quantization: models.QuantizationSearchParams | None = None) -> list[PointRecord]:
         request = edge.QueryRequest(limit=k, query=edge.Query.Nearest(_dense(vector)), filter=_edge_filter(query_filter),
-                                    params=self.config.search_params(exact), with_payload=True, with_vector=False)
+                                    params=self.config.search_params(exact, quantization), with_payload=True,
+                                    with_vector=False)
         return self._query(name, request)
 
     def query_sparse(self, name: str, vector: models.SparseVector, k: int, *,
@@ -256,12 +273,13 @@ class EdgeEngine(Engine):
 
     def query_hybrid(self, name: str, vector: Sequence[float], sparse: models.SparseVector | None, k: int, *,
                      fusion: models.FusionQuery | models.RrfQuery, prefetch_limit: int,
-                     query_filter: models.Filter | None = None) -> list[PointRecord]:
+                     query_filter: models.Filter | None = None,
+                     quantization: models.QuantizationSearchParams | None = None) -> list[PointRecord]:
         """The dense candidates (and the sparse ones, unless ``sparse`` is None or empty), ``prefetch_limit`` each,
         fused by ``fusion``; the filter applies to each prefetch, as `VectorCollection.search_hybrid` sends it."""
         condition = _edge_filter(query_filter)
         prefetches = [edge.Prefetch(limit=prefetch_limit, query=edge.Query.Nearest(_dense(vector)),
-                                    params=self.config.search_params(), filter=condition)]
+                                    params=self.config.search_params(False, quantization), filter=condition)]
         if sparse is not None and sparse.indices:
             self._need_sparse(name)
             prefetches.append(edge.Prefetch(limit=prefetch_limit, filter=condition,
@@ -287,6 +305,20 @@ class EdgeEngine(Engine):
                 vector = record.vector
                 found[str(record.id)] = list(vector[""] if isinstance(vector, dict) else vector)
         return found
+
+    def build_index(self, name: str, *, timeout: float | None = None, progress: bool = False) -> None:
+        """Build the HNSW index (and the quantized vectors) of what was written since the last optimisation now,
+        blocking (``timeout`` does not apply: Edge's build cannot be interrupted), with a one-line progress bar
+        when ``progress``; nothing when nothing was written. Otherwise the first query would."""
+        opened = self._shard(name)
+        with opened.lock:
+            if not opened.pending:
+                return
+            with tqdm(total=opened.pending, desc=f"building the index of {name}", unit="point",
+                      disable=not progress) as bar:
+                opened.shard.optimize()
+                bar.update(opened.pending)
+            opened.pending = 0
 
     def close(self) -> None:
         """Optimise what was written since the last optimisation, close every shard and release the folder."""
@@ -370,17 +402,34 @@ class EdgeEngine(Engine):
             raise StoreError(f"Qdrant Edge could not query {name!r}: {exc}") from exc
         return [PointRecord(str(p.id), dict(p.payload or {}), float(p.score)) for p in points]
 
-    def _point(self, name: str, point: PointWrite, sparse_declared: bool) -> edge.Point:
-        dense = _dense(point.dense)
-        if point.sparse is None or not point.sparse.indices:
-            return edge.Point(point.id, dense, point.payload)
-        if not sparse_declared:
-            raise StoreError(f"collection {name!r} has no sparse vector {SPARSE_VECTOR_NAME!r}: add_sparse first, "
-                             "or write the points without one")
-        return edge.Point(point.id, {"": dense, SPARSE_VECTOR_NAME: _edge_sparse(point.sparse)}, point.payload)
 
 
 # ------------------------------------------------------------------------------------- qdrant-client -> Edge
+
+
+def _edge_points(name: str, points: Sequence[PointWrite], sparse_declared: bool) -> list[edge.Point]:
+    """Points as Edge takes them: dense vectors given as float lists (as `VectorCollection.upsert` gives them) and
+    each sparse vector's lists pass as they are, not copied. `StoreError` for a sparse vector in a collection
+    without one."""
+    dense = _dense_rows([point.dense for point in points])
+    converted = []
+    for point, vector in zip(points, dense):
+        lexical = point.sparse
+        if lexical is None or not lexical.indices:
+            converted.append(edge.Point(point.id, vector, point.payload))
+            continue
+        if not sparse_declared:
+            raise StoreError(f"collection {name!r} has no sparse vector {SPARSE_VECTOR_NAME!r}: add_sparse first, "
+                             "or write the points without one")
+        converted.append(edge.Point(point.id, {"": vector, SPARSE_VECTOR_NAME: _edge_sparse(lexical)},
+                                    point.payload))
+    return converted
+
+
+def _dense_rows(vectors: Sequence[Sequence[float]]) -> list[list[float]]:
+    """Dense vectors as float lists: a list passes as it is (no float32 round trip), anything else (a numpy row)
+    is converted once."""
+    return [vector if type(vector) is list else _dense(vector) for vector in vectors]
 
 
 def _dense(vector: Sequence[float]) -> list[float]:
@@ -388,7 +437,24 @@ def _dense(vector: Sequence[float]) -> list[float]:
 
 
 def _edge_sparse(vector: models.SparseVector) -> edge.SparseVector:
-    return edge.SparseVector(indices=list(vector.indices), values=[float(v) for v in vector.values])
+    # the model's fields are lists of int and float already (pydantic validated them): no copy
+    return edge.SparseVector(indices=vector.indices, values=vector.values)
+
+
+def _memory(on_disk: bool | None) -> edge.Memory | None:
+    """Edge's memory placement of `CollectionOptions.on_disk_*`: on disk (Cold), memory-mapped and cached, or
+    Edge's default (None)."""
+    return None if on_disk is None else edge.Memory.Cold if on_disk else edge.Memory.Cached
+
+
+def _edge_quantization(options: CollectionOptions) -> Any:
+    """Edge's quantization config of `CollectionOptions.quantization` (None: not quantized)."""
+    memory = edge.Memory.Pinned if options.quantization_in_ram else None
+    if options.quantization == "int8":
+        return edge.ScalarQuantizationConfig(type=edge.ScalarType.Int8, quantile=0.99, memory=memory)
+    if options.quantization == "binary":
+        return edge.BinaryQuantizationConfig(memory=memory)
+    return None
 
 
 def _edge_fusion(fusion: models.FusionQuery | models.RrfQuery) -> edge.Fusion.Rrf | edge.Fusion.Dbsf:

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from qdrant_client import QdrantClient, models
+from tqdm.auto import tqdm
 
+from laser_rag._store_options import BulkLoad, CollectionOptions
 from laser_rag.errors import CollectionNotFoundError, StoreError
 from laser_rag.sparse import SPARSE_VECTOR_NAME
 from laser_rag.store.clients import client_kind
@@ -28,6 +31,12 @@ from laser_rag.store.payload import DOC_ID_FIELD
 logger = logging.getLogger(__name__)
 
 _LOOKUP_BATCH = 512
+#: Points per request of a parallel upload (`BulkLoad.parallel`).
+_UPLOAD_BATCH = 256
+#: The metadata key where a server collection keeps its HNSW ``m`` while a bulk load defers the index.
+_BULK_KEY = "laser_rag_bulk_load"
+#: Seconds between two looks at a server collection's status while its index builds.
+_POLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -53,11 +62,13 @@ class PointWrite:
 @dataclass(frozen=True)
 class CollectionSpec:
     """A collection to create: the dense dimension, whether it declares the sparse ``"bm25"`` vector (with Qdrant's
-    IDF modifier), and its metadata (``{"laser_rag": {...}}``), which the engine keeps."""
+    IDF modifier), its metadata (``{"laser_rag": {...}}``), which the engine keeps, and how it stores its points
+    (`CollectionOptions`)."""
 
     dimension: int
     sparse: bool
     metadata: dict[str, Any]
+    options: CollectionOptions = field(default_factory=CollectionOptions)
 
 
 class Engine(ABC):
@@ -102,7 +113,9 @@ class Engine(ABC):
 
     @abstractmethod
     def query_dense(self, name: str, vector: Sequence[float], k: int, *, exact: bool = False,
-                    query_filter: models.Filter | None = None) -> list[PointRecord]: ...
+                    query_filter: models.Filter | None = None,
+                    quantization: models.QuantizationSearchParams | None = None) -> list[PointRecord]:
+        """The ``k`` nearest; ``quantization``: how a quantized collection rescores (None: the engine's default)."""
 
     @abstractmethod
     def query_sparse(self, name: str, vector: models.SparseVector, k: int, *,
@@ -111,8 +124,10 @@ class Engine(ABC):
     @abstractmethod
     def query_hybrid(self, name: str, vector: Sequence[float], sparse: models.SparseVector | None, k: int, *,
                      fusion: models.FusionQuery | models.RrfQuery, prefetch_limit: int,
-                     query_filter: models.Filter | None = None) -> list[PointRecord]:
-        """The dense and the sparse top ``prefetch_limit`` fused by ``fusion``; ``sparse`` None: dense only."""
+                     query_filter: models.Filter | None = None,
+                     quantization: models.QuantizationSearchParams | None = None) -> list[PointRecord]:
+        """The dense and the sparse top ``prefetch_limit`` fused by ``fusion``; ``sparse`` None: dense only;
+        ``quantization`` applies to the dense candidates."""
 
     @abstractmethod
     def scroll(self, name: str, *, limit: int, offset: Any = None) -> tuple[list[PointRecord], Any]:
@@ -133,6 +148,18 @@ class Engine(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    @contextlib.contextmanager
+    def bulk_load(self, name: str, load: BulkLoad, *, progress: bool = False) -> Iterator[None]:
+        """A large first load into ``name`` happens inside this context (see `BulkLoad`); on leaving it normally the
+        index is complete (`build_index`). This default defers nothing and builds at the end."""
+        yield
+        self.build_index(name, timeout=load.timeout, progress=progress)
+
+    def build_index(self, name: str, *, timeout: float | None = None, progress: bool = False) -> None:
+        """Make ``name``'s index complete now, so that the next query does not wait for it (``progress``: a
+        progress bar; ``timeout``: seconds to wait where the engine builds it elsewhere). This default has no
+        index to build."""
+
 
 class QdrantClientEngine(Engine):
     """An `Engine` on a qdrant-client `QdrantClient` (from `laser_rag.store.connect`): ``kind`` is ``"memory"``,
@@ -141,6 +168,7 @@ class QdrantClientEngine(Engine):
     def __init__(self, client: QdrantClient) -> None:
         self.client = client
         self._tuned: set[str] = set()  # local collections whose SQLite file `_enable_local_wal` has tuned
+        self._parallel: dict[str, int] = {}  # collections in a bulk load -> upload streams
 
     @property
     def kind(self) -> str:  # type: ignore[override]  # one class, three kinds of qdrant-client store
@@ -156,12 +184,24 @@ class QdrantClientEngine(Engine):
         return self.client.collection_exists(name)
 
     def create(self, name: str, spec: CollectionSpec) -> None:
+        """Create ``name``; a server applies every `CollectionOptions`, local mode refuses any but the defaults."""
+        options = spec.options
+        if self.kind != "server" and options != CollectionOptions():
+            given = {k: v for k, v in options.to_dict().items() if v != getattr(CollectionOptions(), k)}
+            raise StoreError(f"qdrant-client's {self.kind} mode keeps every vector in Python and scans them all: it "
+                             f"cannot apply {given}. Use the Qdrant Edge engine (an embedded folder) for "
+                             "quantization and on-disk storage, a Qdrant server for shards and replicas")
         sparse = {SPARSE_VECTOR_NAME: models.SparseVectorParams(modifier=models.Modifier.IDF)}
         self.client.create_collection(
             name,
-            vectors_config=models.VectorParams(size=spec.dimension, distance=models.Distance.COSINE),
+            vectors_config=models.VectorParams(size=spec.dimension, distance=models.Distance.COSINE,
+                                               on_disk=options.on_disk_vectors),
             sparse_vectors_config=sparse if spec.sparse else None,
             metadata=spec.metadata,
+            shard_number=options.shard_number,
+            replication_factor=options.replication_factor,
+            on_disk_payload=options.on_disk_payload,
+            quantization_config=_quantization(options),
         )
         self._tuned.discard(name)
         if self.metadata(name) != spec.metadata:
@@ -209,16 +249,23 @@ class QdrantClientEngine(Engine):
         return found
 
     def upsert(self, name: str, points: Sequence[PointWrite]) -> None:
+        """Write points, waiting until they are stored; inside `bulk_load` on a server, in `BulkLoad.parallel`
+        upload streams."""
         structs = [models.PointStruct(id=point.id, vector=_vectors(point), payload=point.payload) for point in points]
+        parallel = self._parallel.get(name, 1)
         with self._collection(name):
             self._tune(name)
-            self.client.upsert(name, points=structs, wait=True)
+            if parallel > 1 and len(structs) > _UPLOAD_BATCH:
+                self.client.upload_points(name, points=structs, batch_size=_UPLOAD_BATCH, parallel=parallel,
+                                          wait=True, max_retries=3)
+            else:
+                self.client.upsert(name, points=structs, wait=True)
 
     def query_dense(self, name: str, vector: Sequence[float], k: int, *, exact: bool = False,
-                    query_filter: models.Filter | None = None) -> list[PointRecord]:
-        # the embedded store always compares against every vector: exact search is a server option only
-        params = models.SearchParams(exact=True) if exact and self.kind == "server" else None
-        return self._query(name, query=list(vector), limit=k, query_filter=query_filter, search_params=params)
+                    query_filter: models.Filter | None = None,
+                    quantization: models.QuantizationSearchParams | None = None) -> list[PointRecord]:
+        return self._query(name, query=list(vector), limit=k, query_filter=query_filter,
+                           search_params=self._search_params(exact, quantization))
 
     def query_sparse(self, name: str, vector: models.SparseVector, k: int, *,
                      query_filter: models.Filter | None = None) -> list[PointRecord]:
@@ -226,8 +273,10 @@ class QdrantClientEngine(Engine):
 
     def query_hybrid(self, name: str, vector: Sequence[float], sparse: models.SparseVector | None, k: int, *,
                      fusion: models.FusionQuery | models.RrfQuery, prefetch_limit: int,
-                     query_filter: models.Filter | None = None) -> list[PointRecord]:
-        prefetch = [models.Prefetch(query=list(vector), limit=prefetch_limit, filter=query_filter)]
+                     query_filter: models.Filter | None = None,
+                     quantization: models.QuantizationSearchParams | None = None) -> list[PointRecord]:
+        prefetch = [models.Prefetch(query=list(vector), limit=prefetch_limit, filter=query_filter,
+                                    params=self._search_params(False, quantization))]
         if sparse is not None:
             prefetch.append(models.Prefetch(query=sparse, using=SPARSE_VECTOR_NAME, limit=prefetch_limit,
                                             filter=query_filter))
@@ -265,6 +314,82 @@ class QdrantClientEngine(Engine):
 
     def close(self) -> None:
         self.client.close()
+
+    @contextlib.contextmanager
+    def bulk_load(self, name: str, load: BulkLoad, *, progress: bool = False) -> Iterator[None]:
+        """On a server: the HNSW index deferred (``m=0``) while the points arrive in ``load.parallel`` streams,
+        then switched back on and waited for (`build_index`); a failed load switches it back on without waiting.
+        Local mode has no index: nothing is deferred."""
+        if self.kind != "server":
+            yield
+            return
+        deferred = self._defer_index(name)
+        self._parallel[name] = load.parallel
+        try:
+            yield
+        except BaseException:
+            if deferred:
+                with contextlib.suppress(Exception):  # best effort: the original error is what matters
+                    self._restore_index(name)
+            raise
+        finally:
+            self._parallel.pop(name, None)
+        self.build_index(name, timeout=load.timeout, progress=progress)
+
+    def build_index(self, name: str, *, timeout: float | None = None, progress: bool = False) -> None:
+        """On a server: switch a deferred index back on, then wait until the collection is green (seen twice,
+        ``_POLL_SECONDS`` apart); `StoreError` after ``timeout`` seconds (None: an hour), the server goes on
+        indexing. Local mode scans every vector: nothing to build."""
+        if self.kind != "server":
+            return
+        self._restore_index(name)
+        deadline = time.monotonic() + (3600.0 if timeout is None else timeout)
+        greens = 0
+        with self._collection(name), tqdm(desc=f"indexing {name} on the server", unit="vector",
+                                          disable=not progress) as bar:
+            while True:
+                info = self.client.get_collection(name)
+                bar.total = info.points_count or 0
+                bar.n = min(info.indexed_vectors_count or 0, bar.total)
+                bar.set_postfix_str(f"status {info.status.value}")
+                greens = greens + 1 if info.status == models.CollectionStatus.GREEN else 0
+                if greens >= 2:
+                    return
+                if time.monotonic() >= deadline:
+                    raise StoreError(f"collection {name!r} is still {info.status.value} after {timeout} s "
+                                     f"({info.indexed_vectors_count} of {info.points_count} vectors indexed); the "
+                                     "server goes on indexing and answers meanwhile (more slowly)")
+                time.sleep(_POLL_SECONDS)
+
+    def _defer_index(self, name: str) -> bool:
+        """Turn the HNSW index of an empty server collection off (``m=0``), keeping its ``m`` in the collection's
+        metadata; True when it is off (now, or still from an interrupted bulk load)."""
+        with self._collection(name):
+            config = self.client.get_collection(name).config
+        if (config.metadata or {}).get(_BULK_KEY):
+            return True
+        if self.count(name):
+            logger.warning("%s already holds points: its HNSW index is not deferred during this bulk load "
+                           "(changing it would rebuild the whole index)", name)
+            return False
+        self.client.update_collection(name, metadata={_BULK_KEY: {"m": config.hnsw_config.m}})
+        self.client.update_collection(name, hnsw_config=models.HnswConfigDiff(m=0))
+        return True
+
+    def _restore_index(self, name: str) -> None:
+        """Give a collection deferred by `_defer_index` its ``m`` back (nothing when it is not deferred)."""
+        with self._collection(name):
+            deferred = (self.client.get_collection(name).config.metadata or {}).get(_BULK_KEY)
+        if deferred:
+            self.client.update_collection(name, hnsw_config=models.HnswConfigDiff(m=int(deferred["m"])))
+            self.client.update_collection(name, metadata={_BULK_KEY: None})
+
+    def _search_params(self, exact: bool,
+                       quantization: models.QuantizationSearchParams | None) -> models.SearchParams | None:
+        # local mode always compares against every vector (and warns at any search_params): server options only
+        if self.kind != "server" or not (exact or quantization is not None):
+            return None
+        return models.SearchParams(exact=exact or None, quantization=quantization)
 
     def _query(self, name: str, **kwargs: Any) -> list[PointRecord]:
         with self._collection(name):
@@ -311,6 +436,16 @@ def _enable_local_wal(client: QdrantClient, name: str) -> bool:
         logger.debug("could not put the local Qdrant collection %s in WAL mode: %s", name, exc)
         return False
     return True
+
+
+def _quantization(options: CollectionOptions) -> models.ScalarQuantization | models.BinaryQuantization | None:
+    """qdrant-client's quantization config of `CollectionOptions.quantization`."""
+    if options.quantization == "int8":
+        return models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(
+            type=models.ScalarType.INT8, quantile=0.99, always_ram=options.quantization_in_ram))
+    if options.quantization == "binary":
+        return models.BinaryQuantization(binary=models.BinaryQuantizationConfig(always_ram=options.quantization_in_ram))
+    return None
 
 
 def _vectors(point: PointWrite) -> list[float] | dict[str, Any]:

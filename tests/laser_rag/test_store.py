@@ -365,3 +365,47 @@ def test_qdrant_server(minilm, docs):
             VectorCollection.open(client, name, fingerprint="0" * 32, dimension=384)
     finally:
         client.delete_collection(name)
+
+
+@pytest.mark.qdrant_server
+@pytest.mark.skipif(not os.environ.get("QDRANT_URL"), reason="set QDRANT_URL to test against a Qdrant server")
+@pytest.mark.parametrize("grpc", [False, True], ids=["rest", "grpc"])
+def test_qdrant_server_options_bulk_load_and_rescoring(minilm, docs, grpc):
+    """What the embedded engines cannot show: the server-only options in the server's own collection config, a
+    bulk load that defers HNSW (m=0 while the batches arrive) and switches it back on, parallel upload streams, and
+    rescored int8 search that finds what exact float32 search finds."""
+    from laser_rag.store import BulkLoad, CollectionOptions, CollectionSpec, PointWrite, QdrantClientEngine
+
+    client = connect(url=os.environ["QDRANT_URL"], api_key=os.environ.get("QDRANT_API_KEY"), prefer_grpc=grpc)
+    name = f"laser-rag-test-{uuid.uuid4().hex[:8]}"
+    options = CollectionOptions(shard_number=2, replication_factor=1, on_disk_vectors=True,
+                                on_disk_payload=True, quantization="int8")
+    try:
+        collection = VectorCollection.open(client, name, minilm, options=options)
+        config = client.get_collection(name).config
+        assert (config.params.shard_number, config.params.replication_factor) == (2, 1)
+        assert config.params.vectors.on_disk is True and config.params.on_disk_payload is True
+        assert config.quantization_config.scalar.type == models.ScalarType.INT8
+        default_m = config.hnsw_config.m
+        seen_m = []
+        collection.index(docs, minilm, batch_size=4, bulk=BulkLoad(timeout=120),
+                         on_batch=lambda report: seen_m.append(client.get_collection(name).config.hnsw_config.m))
+        assert seen_m and set(seen_m) == {0}
+        info = client.get_collection(name)
+        assert info.config.hnsw_config.m == default_m and info.status == models.CollectionStatus.GREEN
+        assert not (info.config.metadata or {}).get("laser_rag_bulk_load")
+        assert VectorCollection.open(client, name, minilm).options == options
+        for doc in docs[:4]:
+            query = minilm.encode_queries(doc.text)
+            assert [h.id for h in collection.search(query, 3, oversampling=2.0)] == \
+                [h.id for h in collection.search(query, 3, exact=True)]
+        engine = QdrantClientEngine(client)
+        engine.create(f"{name}-bulk", CollectionSpec(dimension=4, sparse=False, metadata={"laser_rag": {}}))
+        rows = np.random.default_rng(0).standard_normal((600, 4)).tolist()
+        with engine.bulk_load(f"{name}-bulk", BulkLoad(parallel=2, timeout=120)):
+            engine.upsert(f"{name}-bulk", [PointWrite(point_id(str(i)), row, {"i": i}) for i, row in enumerate(rows)])
+        assert engine.count(f"{name}-bulk") == 600
+    finally:
+        for leftover in (name, f"{name}-bulk"):
+            if client.collection_exists(leftover):
+                client.delete_collection(leftover)
