@@ -78,6 +78,40 @@ def _local_mode(data: dict[str, Any]) -> list[str]:
             f"Source: `{data['command']}`; {data['machine']}. {data.get('note', '')}"]
 
 
+def _quantization(data: dict[str, Any]) -> list[str]:
+    columns = [(config, search) for config in data["sets"][0]["configs"]
+               for search in data["sets"][0]["configs"][config]["searches"]]
+    rows = []
+    for entry in data["sets"]:
+        cells = [f"{entry['set']} ({entry['documents']:,} / {entry['queries']})"]
+        for config, search in columns:
+            found = entry["configs"][config]["searches"][search]
+            cells.append(f"{found['ndcg@10']:.4f} ({found['top10_overlap_with_exact']:.2f})")
+        before, after = entry["load_average"][0][0], entry["load_average"][-1][0]
+        rows.append(cells + [f"{before:.1f}-{after:.1f}"])
+    return ["## What quantization costs (`benchmarks/store_quantization.py`)", "",
+            f"nDCG@10 on Qdrant Edge ({data['index']}), and in brackets the share of exact float32 search's top 10 "
+            f"that each search also returns. Data: {data['data']}.", "",
+            markdown_table(["set (docs / queries)", *(f"{config}, {search}" for config, search in columns),
+                            "load avg (1 min)"], rows), "",
+            f"Source: `{data['command']}` (under `nice -n {data['nice']}`); encoder `{data['encoder']}` "
+            f"({data['precision']}, dimension {data['dimension']}, {data['torch_threads']} torch threads), "
+            f"{data['cpus']} CPUs ({data['cpu_bf16']}), qdrant-edge-py {data['qdrant_edge']}."]
+
+
+def _upserts(data: dict[str, Any]) -> list[str]:
+    rows = [[name, f"{v['median_upserts_per_s']:,}", f"{v['best_upserts_per_s']:,}", f"{v['speedup_vs_previous']:.2f}x"]
+            for name, v in data["variants"].items()]
+    loads = data["load_average"]
+    return ["## Upserts into Qdrant Edge (`benchmarks/store_upserts.py`)", "",
+            f"{data['points']:,} points per variant and round, in batches of {data['batch']:,}, {data['rounds']} "
+            f"rounds with the variants alternated: {data['vectors']} of dimension {data['dim']}, {data['payload']}, "
+            f"{data['sparse']}. What each variant times is described in [Qdrant servers](../qdrant-server.md).", "",
+            markdown_table(["variant", "median upserts/s", "best upserts/s", "median vs previous"], rows), "",
+            f"Source: `{data['command']}` (under `nice -n {data['nice']}`); {data['cpus']} CPUs, {data['threads']}; "
+            f"load average (1 min) {loads[0][0]:.1f} at the start, {loads[-1][0]:.1f} at the end."]
+
+
 def scale_page(results: Path, img: Path) -> str:
     parts = ["# The store at scale", "", "Run by hand, one engine and size per process; the decision these figures "
              "support is in [the store at scale](../scale.md)."]
@@ -86,6 +120,10 @@ def scale_page(results: Path, img: Path) -> str:
         engines = load(results, name)
         if engines is not None:
             parts += ["", *_store_engines(engines, title)]
+    for name, render in (("store_upserts.json", _upserts), ("store_quantization.json", _quantization)):
+        data = load(results, name)
+        if data is not None:
+            parts += ["", *render(data)]
     local = load(results, "index_throughput.json")
     if local is not None:
         parts += ["", *_local_mode(local)]
