@@ -9,10 +9,13 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
+from laser_rag import _checks
 from laser_rag.errors import InvalidInputError
 
 #: The quantizations a collection can be created with (`CollectionOptions.quantization`).
 QUANTIZATIONS = ("int8", "binary")
+#: The share of values int8 quantization covers exactly (the rest are clipped), on every engine.
+INT8_QUANTILE = 0.99
 
 
 @dataclass(frozen=True)
@@ -56,9 +59,7 @@ class CollectionOptions:
 
     def __post_init__(self) -> None:
         for name in ("shard_number", "replication_factor"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise InvalidInputError(f"CollectionOptions.{name} must be an integer >= 1 or None, got {value!r}")
+            _checks.optional_positive_int(getattr(self, name), f"CollectionOptions.{name}")
         if self.quantization is not None and self.quantization not in QUANTIZATIONS:
             raise InvalidInputError(f"CollectionOptions.quantization must be one of {QUANTIZATIONS} or None, got "
                                     f"{self.quantization!r}")
@@ -99,7 +100,6 @@ class BulkLoad:
                                                      "help": "Seconds to wait for a server's index after a bulk load."})
 
     def __post_init__(self) -> None:
-        if isinstance(self.parallel, bool) or not isinstance(self.parallel, int) or self.parallel < 1:
-            raise InvalidInputError(f"BulkLoad.parallel must be an integer >= 1, got {self.parallel!r}")
+        _checks.positive_int(self.parallel, "BulkLoad.parallel")
         if not self.timeout >= 0:
             raise InvalidInputError(f"BulkLoad.timeout must be >= 0 seconds, got {self.timeout!r}")

@@ -46,7 +46,7 @@ from tqdm.auto import tqdm
 from laser_rag.util import atomic_write
 from laser_rag.errors import CollectionNotFoundError, QdrantUnavailableError, StoreError
 from laser_rag.sparse import SPARSE_VECTOR_NAME
-from laser_rag._store_options import CollectionOptions
+from laser_rag._store_options import INT8_QUANTILE, CollectionOptions
 from laser_rag.store.engine import CollectionSpec, Engine, PointRecord, PointWrite
 
 __all__ = ["EdgeEngine", "EdgeIndexConfig"]
@@ -451,7 +451,7 @@ def _edge_quantization(options: CollectionOptions) -> Any:
     """Edge's quantization config of `CollectionOptions.quantization` (None: not quantized)."""
     memory = edge.Memory.Pinned if options.quantization_in_ram else None
     if options.quantization == "int8":
-        return edge.ScalarQuantizationConfig(type=edge.ScalarType.Int8, quantile=0.99, memory=memory)
+        return edge.ScalarQuantizationConfig(type=edge.ScalarType.Int8, quantile=INT8_QUANTILE, memory=memory)
     if options.quantization == "binary":
         return edge.BinaryQuantizationConfig(memory=memory)
     return None

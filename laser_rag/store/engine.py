@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 from qdrant_client import QdrantClient, models
 from tqdm.auto import tqdm
 
-from laser_rag._store_options import BulkLoad, CollectionOptions
+from laser_rag._store_options import INT8_QUANTILE, BulkLoad, CollectionOptions
 from laser_rag.errors import CollectionNotFoundError, StoreError
 from laser_rag.sparse import SPARSE_VECTOR_NAME
 from laser_rag.store.clients import client_kind
@@ -442,7 +442,7 @@ def _quantization(options: CollectionOptions) -> models.ScalarQuantization | mod
     """qdrant-client's quantization config of `CollectionOptions.quantization`."""
     if options.quantization == "int8":
         return models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(
-            type=models.ScalarType.INT8, quantile=0.99, always_ram=options.quantization_in_ram))
+            type=models.ScalarType.INT8, quantile=INT8_QUANTILE, always_ram=options.quantization_in_ram))
     if options.quantization == "binary":
         return models.BinaryQuantization(binary=models.BinaryQuantizationConfig(always_ram=options.quantization_in_ram))
     return None
