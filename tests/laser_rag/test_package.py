@@ -24,8 +24,8 @@ PUBLIC = [
 #: `laser_rag.store`'s names: the same as when it was one module, plus the engine interface (llama_node moved to
 #: laser_rag.integrations.llama_index with the LlamaIndex schema).
 STORE_PUBLIC = [
-    "DEFAULT_FUSION", "FUSIONS", "HYBRID_PREFETCH", "PAYLOAD_LAYOUT", "RRF_K",
-    "CollectionSpec", "Engine", "Hit", "IndexReport", "PointRecord", "PointWrite", "QdrantClientEngine",
+    "DEFAULT_FUSION", "FUSIONS", "HYBRID_PREFETCH", "PAYLOAD_LAYOUT", "QUANTIZATIONS", "RRF_K",
+    "BulkLoad", "CollectionOptions", "CollectionSpec", "Engine", "Hit", "IndexReport", "PointRecord", "PointWrite", "QdrantClientEngine",
     "VectorCollection",
     "close_all", "collection_name", "connect", "default_qdrant_path", "fusion_query", "point_id", "recorded", "release",
 ]
