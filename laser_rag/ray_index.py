@@ -14,7 +14,7 @@ what it loaded has another fingerprint. Ray Data restarts an actor that dies and
 actor pools' defaults: ``max_restarts=-1``, ``max_task_retries=-1``); a driver that dies loses only the batches not
 yet written: the same call again adds the rest.
 
-Importing this module loads no Ray: indexing does.
+Importing this module loads no Ray (nor numpy: the CLI builds its options from `RayIndexing`): indexing does.
 """
 
 from __future__ import annotations
@@ -25,16 +25,17 @@ import os
 import sys
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 
 from laser_rag import _checks
 from laser_rag.corpus import Document
 from laser_rag.errors import InvalidInputError, RayError, TruncationWarning
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
     from laser_rag.encoders.base import BaseEncoder
 
 __all__ = ["RayIndexing"]
@@ -60,16 +61,18 @@ class RayIndexing:
     """
 
     address: str | None = None
-    workers: int = 1
-    gpus_per_worker: float = 0.0
+    workers: int = field(default=1, metadata={"help": "With --ray: actors encoding in parallel.", "min": 1})
+    gpus_per_worker: float = field(default=0.0, metadata={
+        "help": "With --ray: GPUs per actor (0: CPU actors, one core each).", "min": 0.0})
     batch_size: int | None = None
     dtype: str | None = None
 
     def __post_init__(self) -> None:
-        _checks.optional_text(self.address, "address")
+        for name in ("address", "dtype"):
+            if getattr(self, name) is not None:
+                _checks.text(getattr(self, name), name)
         _checks.positive_int(self.workers, "workers")
         _checks.optional_positive_int(self.batch_size, "batch_size")
-        _checks.optional_text(self.dtype, "dtype")
         gpus = self.gpus_per_worker
         if isinstance(gpus, bool) or not isinstance(gpus, int | float) or not 0 <= gpus < float("inf"):
             raise InvalidInputError(f"gpus_per_worker must be a number >= 0, got {gpus!r}")
@@ -88,6 +91,8 @@ def encoded_batches(documents: list[Document], encoder: BaseEncoder, options: Ra
     an iterator of (documents, their dense vectors), ``batch_size`` at a time as the actor pool encodes them (in
     any order); Ray stopped at the end if it was started here. An actor's `TruncationWarning` is collected into
     ``truncations``, one per batch it cut."""
+    import numpy as np
+
     from laser_rag import runtime
 
     source = _source(encoder)
@@ -96,7 +101,7 @@ def encoded_batches(documents: list[Document], encoder: BaseEncoder, options: Ra
     if not documents:
         yield iter(())
         return
-    ray = _ray()
+    ray = ray_module()
     started = _connect(ray, options)
     try:
         _check_resources(ray, options)
@@ -139,6 +144,8 @@ class _EncodeWorker:
                            "index has settings its source does not give; index without ray")
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import numpy as np
+
         from laser_rag.store.collection import _encode_documents
 
         documents = [Document("", str(text), str(title)) for title, text in zip(batch["title"], batch["text"])]
@@ -148,7 +155,7 @@ class _EncodeWorker:
         return {"row": batch["row"], "vector": vectors, "truncated": np.array([message] * len(documents))}
 
 
-def _ray() -> Any:
+def ray_module() -> Any:
     """The ``ray`` module with Ray Data, or `RayError` with the install hint."""
     try:
         import ray
