@@ -103,7 +103,12 @@ def encoded_batches(documents: list[Document], encoder: BaseEncoder, options: Ra
         return
     ray = ray_module()
     started = _connect(ray, options)
+    context = ray.data.DataContext.get_current()
+    quiet = {"enable_progress_bars": False, "print_on_execution_start": False}  # the driver shows one bar
+    before = {name: getattr(context, name) for name in quiet}
     try:
+        for name, value in quiet.items():
+            setattr(context, name, value)
         _check_resources(ray, options)
         if progress:
             print(_startup_line(ray, options, encoder, dtype), file=sys.stderr, flush=True)
@@ -126,6 +131,8 @@ def encoded_batches(documents: list[Document], encoder: BaseEncoder, options: Ra
 
         yield batches()
     finally:
+        for name, value in before.items():
+            setattr(context, name, value)
         if started:
             ray.shutdown()
 
@@ -179,9 +186,6 @@ def _connect(ray: Any, options: RayIndexing) -> bool:
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise RayError(f"cannot reach the Ray cluster at {options.address!r} ({exc}); start one with "
                        "`ray start --head`, or index with --ray local") from exc
-    context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False  # the driver shows one bar: documents written
-    context.print_on_execution_start = False
     return True
 
 
@@ -203,7 +207,8 @@ def _startup_line(ray: Any, options: RayIndexing, encoder: BaseEncoder, dtype: s
     where = "a local Ray instance" if options.local else f"the Ray cluster at {options.address}"
     device = (f"{options.gpus_per_worker:g} GPU each" if options.gpus_per_worker else "1 CPU each")
     return (f"laser-rag: encoding on {where} ({have.get('CPU', 0):g} CPUs, {have.get('GPU', 0):g} GPUs): "
-            f"{options.workers} workers x {device}, {dtype}, encoder {encoder.label}")
+            f"{options.workers} worker{'s' if options.workers != 1 else ''} x {device}, {dtype}, "
+            f"encoder {encoder.label}")
 
 
 def _source(encoder: BaseEncoder) -> str:

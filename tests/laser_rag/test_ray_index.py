@@ -140,7 +140,7 @@ def test_cli_index_on_the_clusters_address(cluster, tmp_path, abstracts):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert re.search(r"notes-all-minilm-l6-v2: (\d+) added, 0 already there, \1 in total", result.stdout)
-    assert "1 workers x 1 CPU each" in result.stderr
+    assert "1 worker x 1 CPU each" in result.stderr
 
 
 KILLED_DRIVER = """
