@@ -115,6 +115,17 @@ def test_the_checks_before_any_ray_work(minilm, abstracts, monkeypatch):
             RayIndexing(**bad)
 
 
+def test_workers_load_the_encoder_from_its_source(minilm, abstracts):
+    from laser_rag.encoders import SentenceTransformerEncoder
+
+    assert minilm.source == "all-minilm-l6-v2"  # what load_encoder loaded it from: a worker loads it the same way
+    built = SentenceTransformerEncoder(minilm.model, name="built-here", weights_id="local")
+    assert built.source is None
+    collection = VectorCollection.open(store.connect(":memory:"), "built", built)
+    with pytest.raises(InvalidInputError, match="load it with laser_rag.encoders.load_encoder"):
+        collection.index(abstracts[:2], built, ray=RayIndexing(address=NOWHERE))
+
+
 def test_cli_ray_options_need_ray_and_ray_missing_is_one_line(tmp_path, monkeypatch):
     from laser_rag.cli import app
 
