@@ -44,6 +44,7 @@ from laser_rag.cli_options import dataclass_options, mode_source_options
 from laser_rag.errors import CollectionNotFoundError, LaserRagError
 from laser_rag.llm import GenerationConfig
 from laser_rag.modes import MODES, ModePreset, ModeSources, RetrievalMode, preset
+from laser_rag.ray_index import RayIndexing, ray_module
 
 #: The entry-point group of plugin commands.
 PLUGIN_GROUP = "laser_rag.commands"
@@ -214,11 +215,13 @@ def _rewriter(chosen: ModePreset, query: QueryOptions, generation: GenerationCon
 @dataclass_options(QueryOptions, param="query", include=("mode", "corpus", "collection"))
 @dataclass_options(CollectionOptions, param="layout")
 @dataclass_options(BulkLoad, param="load")
+@dataclass_options(RayIndexing, param="distributed", include=("workers", "gpus_per_worker"))
 @mode_source_options(param="models", agents=False)
 def index(
-    path: Annotated[Path, typer.Argument(exists=True, help="A BEIR directory, a .jsonl file, or a folder of "
-                                                           ".txt/.md files.")],
+    path: Annotated[Path, typer.Argument(exists=True, help="A BEIR directory, a .jsonl or .parquet file, or a folder "
+                                                           "of .txt/.md files.")],
     models: Any,
+    distributed: Any,
     load: Any,
     layout: Any,
     query: Any,
@@ -238,6 +241,10 @@ def index(
     bulk_load: Annotated[bool, typer.Option("--bulk-load", help="A large first load: a Qdrant server builds no "
                                             "HNSW index until the end (then waits for it), in --upload-parallel "
                                             "streams.")] = False,
+    ray: Annotated[Optional[str], typer.Option("--ray", metavar="auto|local|ADDRESS",
+                                               help="Encode on Ray (the distributed extra): auto (the cluster this "
+                                                    "machine belongs to), local (a Ray instance started here) or a "
+                                                    "cluster address.")] = None,
 ) -> None:
     """Index a corpus (re-running adds only what is missing; an interrupted run resumes). The index is built before
     it returns, so the first search does not wait."""
@@ -247,6 +254,10 @@ def index(
         if load != BulkLoad() and not bulk_load:
             raise typer.BadParameter("--upload-parallel and --index-timeout apply with --bulk-load",
                                      param_hint="--bulk-load")
+        if distributed != RayIndexing() and ray is None:
+            raise typer.BadParameter("--workers and --gpus-per-worker apply with --ray", param_hint="--ray")
+        if ray is not None:
+            ray_module()  # Ray missing: the error before any model loads
         documents = load_corpus(path)[:limit]
         name = query.corpus or (path.stem if path.is_file() else path.resolve().name)
         # a mode that searches another's collection indexes that one
@@ -254,7 +265,8 @@ def index(
         retriever = _open(owner, where, models, create=True, recreate=recreate, embed_url=embed_url, layout=layout)
         split = chunk if chunk is not None else not is_beir_directory(path)
         report = retriever.index(documents, batch_size=batch_size, chunk=split, progress=True,
-                                 bulk=load if bulk_load else None)
+                                 bulk=load if bulk_load else None,
+                                 ray=None if ray is None else dataclasses.replace(distributed, address=ray))
         if not bulk_load:  # a bulk load built it already
             retriever.collection.build_index(progress=True)
         typer.echo(f"{retriever.collection.name}: {report.added} added, {report.skipped} already there, "

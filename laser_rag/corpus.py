@@ -1,15 +1,15 @@
 """Corpora: the user's own files, the Python language reference every Python carries, and the one chunking step.
 
 A corpus is a list of `Document`. Loading never chunks: a ``.txt``/``.md`` file is one document, a ``.jsonl`` line
-is one document. `chunk_documents` is the one step that cuts documents longer than the encoder reads into pieces,
+or a Parquet row is one document. `chunk_documents` is the one step that cuts documents longer than the encoder reads into pieces,
 for every source alike, measured in the encoder's own tokens (`VectorCollection.index(..., chunk=True)` and the
 LlamaIndex adapter's `to_llama_nodes` run it).
 
-Everything here reads files as UTF-8 text; nothing is executed or unpickled.
+Everything here reads files as UTF-8 text (Parquet through pyarrow); nothing is executed or unpickled.
 
 Example::
 
-    docs = load_corpus("notes/")                      # a folder of .txt/.md, a .jsonl file or a BEIR directory
+    docs = load_corpus("notes/")                      # a folder of .txt/.md, a .jsonl/.parquet file, a BEIR dir
     passages = chunk_documents(docs, encoder)         # long notes -> "guide.md#0", "guide.md#1", ...
 """
 
@@ -43,6 +43,7 @@ __all__ = [
     "open_text",
     "pop_first",
     "read_jsonl_documents",
+    "read_parquet_documents",
 ]
 
 _TEXT_SUFFIXES = (".txt", ".md")
@@ -73,12 +74,15 @@ def document_text(title: str, text: str) -> str:
 
 
 def load_corpus(path: str | Path) -> list[Document]:
-    """A BEIR directory, a .jsonl file, a folder of .txt/.md files, or one .txt/.md file -> documents (no chunking).
+    """A BEIR directory, a .jsonl or .parquet file, a folder of .txt/.md files, or one .txt/.md file -> documents (no
+    chunking).
 
     - BEIR directory: ``corpus.jsonl`` or ``corpus.jsonl.gz`` with ``_id``, ``title``, ``text``.
     - ``.jsonl`` (or ``.jsonl.gz``): id from ``_id``/``id``/``doc_id`` (else a hash of the content), text from
       ``text``/``contents``/``content``/``page_content`` (may be empty only beside a ``title``), optional ``title``;
       other fields become metadata.
+    - ``.parquet``: the same columns (``id``, ``text``, ``title``), plus an optional ``metadata`` column (a struct,
+      a map or a JSON object as text) whose keys join the other columns in the metadata (`read_parquet_documents`).
     - A folder: every ``.txt``/``.md`` below it, sorted, one document each; hidden files and folders, other
       extensions, empty files and symlinks leading outside the folder are skipped (symlinked folders are not
       entered). The id is the relative path (``guide/setup.md``), the title the first markdown heading, else the
@@ -95,13 +99,15 @@ def load_corpus(path: str | Path) -> list[Document]:
         return read_jsonl_documents(corpus_file) if corpus_file else _read_folder(path)
     if _is_jsonl(path):
         return read_jsonl_documents(path)
+    if path.suffix.lower() == ".parquet":
+        return read_parquet_documents(path)
     if path.suffix.lower() in _TEXT_SUFFIXES:
         document = _text_file_document(path, path.name)
         if document is None:
             raise CorpusError(f"{path}: the file is empty")
         return [document]
     raise CorpusError(f"{path}: not a corpus. Accepted: a BEIR directory (corpus.jsonl[.gz]), a .jsonl file, "
-                      "a folder of .txt/.md files, or a single .txt/.md file")
+                      "a .parquet file, a folder of .txt/.md files, or a single .txt/.md file")
 
 
 def is_beir_directory(path: str | Path) -> bool:
@@ -224,19 +230,25 @@ def pop_first(row: dict[str, Any], keys: Iterable[str]) -> Any:
 
 def read_jsonl_documents(path: Path) -> list[Document]:
     """Documents from a JSON-lines file (the keys `load_corpus` describes); a bad line -> `CorpusError`."""
+    return _row_documents(path, jsonl_rows(path), "line")
+
+
+def _row_documents(path: Path, rows: Iterable[tuple[int, dict[str, Any]]], unit: str) -> list[Document]:
+    """Documents from (number, record) pairs of ``path`` (JSON lines, Parquet rows): id, text and title from the keys
+    `load_corpus` describes, the rest metadata; a bad record -> `CorpusError` naming its ``unit`` ("line 3")."""
     documents: list[Document] = []
     first_line: dict[str, int] = {}
-    for number, row in jsonl_rows(path):
+    for number, row in rows:
         doc_id, text = pop_first(row, ID_KEYS), pop_first(row, TEXT_KEYS)
         title = row.pop("title", None)
         title = "" if title is None else title
         if not isinstance(title, str):
-            raise CorpusError(f"{path}, line {number}: the title is a {type(title).__name__}, not a string")
+            raise CorpusError(f"{path}, {unit} {number}: the title is a {type(title).__name__}, not a string")
         if doc_id is not None and (isinstance(doc_id, bool) or not isinstance(doc_id, str | int)
                                    or not str(doc_id).strip()):
-            raise CorpusError(f"{path}, line {number}: the id {doc_id!r} is not a non-empty string or an integer")
+            raise CorpusError(f"{path}, {unit} {number}: the id {doc_id!r} is not a non-empty string or an integer")
         if not isinstance(text, str) or not (text.strip() or str(title).strip()):
-            raise CorpusError(f"{path}, line {number}: no text (expected a non-empty string in one of "
+            raise CorpusError(f"{path}, {unit} {number}: no text (expected a non-empty string in one of "
                               f"{', '.join(TEXT_KEYS)})")
         if doc_id is None:
             doc_id = hashlib.sha1(f"{title}\n{text}".encode()).hexdigest()[:16]
@@ -244,10 +256,51 @@ def read_jsonl_documents(path: Path) -> list[Document]:
                 continue  # the same content again
         doc_id = str(doc_id)
         if doc_id in first_line:
-            raise CorpusError(f"{path}, line {number}: id {doc_id!r} already used on line {first_line[doc_id]}")
+            raise CorpusError(f"{path}, {unit} {number}: id {doc_id!r} already used on {unit} {first_line[doc_id]}")
         first_line[doc_id] = number
         documents.append(Document(doc_id, text, str(title), row))
     return documents
+
+
+def read_parquet_documents(path: Path) -> list[Document]:
+    """Documents from a Parquet file (needs pyarrow: ``pip install 'laser-rag[parquet]'``): the columns of a JSON
+    line (`load_corpus`: ``id``, ``text``, ``title``), a ``metadata`` column (a struct, a map, or a JSON object as
+    text) merged into each document's metadata with the other columns; null cells are left out. A bad row ->
+    `CorpusError` naming it."""
+    return _row_documents(path, _parquet_rows(path), "row")
+
+
+def _parquet_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        import pyarrow.parquet as parquet
+    except ImportError:
+        raise CorpusError(f"{path}: reading Parquet needs pyarrow: pip install 'laser-rag[parquet]'") from None
+    try:
+        batches = parquet.ParquetFile(path).iter_batches(batch_size=4096)
+        number = 0
+        for batch in batches:
+            for number, row in enumerate(batch.to_pylist(), number + 1):
+                yield number, _parquet_record(path, number, row)
+    except (OSError, ValueError) as error:  # not Parquet, truncated, unreadable (pyarrow's errors derive from these)
+        if isinstance(error, CorpusError):
+            raise
+        raise CorpusError(f"{path}: cannot be read as Parquet ({error})") from None
+
+
+def _parquet_record(path: Path, number: int, row: dict[str, Any]) -> dict[str, Any]:
+    """A Parquet row as a JSON line's object: null cells dropped, the ``metadata`` column spread into it."""
+    extra = row.pop("metadata", None)
+    if isinstance(extra, list) and all(isinstance(pair, tuple) for pair in extra):  # a map column: (key, value)s
+        extra = dict(extra)
+    elif isinstance(extra, str):
+        try:
+            extra = json.loads(extra)
+        except json.JSONDecodeError as error:
+            raise CorpusError(f"{path}, row {number}: the metadata is not JSON ({error.msg})") from None
+    if extra is not None and not isinstance(extra, dict):
+        raise CorpusError(f"{path}, row {number}: the metadata is a {type(extra).__name__}, not an object")
+    record = {key: value for key, value in row.items() if value is not None}
+    return {**{key: value for key, value in (extra or {}).items() if value is not None}, **record}
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -130,5 +130,10 @@ class ServeConfigError(LaserRagError, ValueError):
     """A setting of the embeddings service (`laser_rag.serving.ServeConfig`) out of range; the message names it."""
 
 
+class RayError(LaserRagError, RuntimeError):
+    """Indexing on Ray (`laser_rag.ray_index`) cannot run: Ray is not installed, its cluster cannot be reached or is
+    too small, or a worker loads another encoder; the message says which."""
+
+
 class EmbeddingServiceError(LaserRagError, RuntimeError):
     """An embeddings service (``laser-rag serve``) that cannot be reached or refused a request; says which and why."""

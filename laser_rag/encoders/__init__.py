@@ -77,6 +77,7 @@ def load_encoder(source: str | Path | None = None, *, num_thinking_steps: int | 
         if encoder is None:
             load = next((load for accepts, load in _kinds if accepts(key)), None) or _fallback[0]
             encoder = load(key)
+            encoder.source = key
             _cache[key] = encoder
     return with_thinking_steps(encoder, num_thinking_steps)
 

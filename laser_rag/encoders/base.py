@@ -59,6 +59,10 @@ class BaseEncoder(abc.ABC):
     def tokenizer(self) -> Any:
         """The Hugging Face tokenizer (for token-aware chunking)."""
 
+    #: What `laser_rag.encoders.load_encoder` loaded this encoder from (None: built another way); a Ray worker
+    #: loads the same model from it (`laser_rag.ray_index`).
+    source: str | None = None
+
     # ------------------------------------------------------------------ capabilities
     #: Whether the encoder thinks K latent steps that can change (`with_thinking_steps`, and
     #: ``encode_queries(..., num_thinking_steps=K)``); a single-pass model has none.

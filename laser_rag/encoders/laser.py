@@ -152,11 +152,13 @@ class LaSEREncoder(BaseEncoder):
         config = dataclasses.replace(self.config, **changes)
         if config == self.config:
             return self
-        return LaSEREncoder(
+        view = LaSEREncoder(
             self.model, self._tokenizer, config,
             base_id=self._base_id, adapter_id=self._adapter_id, adapter_dir=self._adapter_dir,
             dtype_reason=self._dtype_reason,
         )
+        view.source = self.source
+        return view
 
     # ------------------------------------------------------------------ identity
     @property

@@ -35,6 +35,7 @@ from laser_rag.store.payload import PAYLOAD_LAYOUT, Hit, payload, point_id
 
 if TYPE_CHECKING:
     from laser_rag.encoders.base import BaseEncoder
+    from laser_rag.ray_index import RayIndexing
 
 logger = logging.getLogger(__name__)
 
@@ -288,6 +289,7 @@ class VectorCollection:
         encode_batch_size: int = 16,
         on_batch: Callable[[IndexReport], None] | None = None,
         bulk: BulkLoad | None = None,
+        ray: RayIndexing | None = None,
     ) -> IndexReport:
         """Encode and store the documents not stored yet, ``batch_size`` at a time (each batch is written before
         the next is encoded, so a crash loses at most one batch of work). A hybrid collection also gets each
@@ -301,6 +303,10 @@ class VectorCollection:
         ``bulk`` (`BulkLoad`): a large first load. The engine defers its index while the points arrive (a Qdrant
         server: no HNSW graph until the end, ``bulk.parallel`` upload streams) and builds it before this returns
         (`build_index`, with a progress bar when ``progress``), so the first search does not wait for it.
+
+        ``ray`` (`laser_rag.ray_index.RayIndexing`): encode in a Ray Data actor pool instead of this process; the
+        checks, the chunking, the skipping and the writes stay here, so the points are the same. Its time waiting for
+        the pool is ``report.encode_seconds``.
         """
         started = time.perf_counter()
         self.check_encoder(encoder)
@@ -316,12 +322,22 @@ class VectorCollection:
             logger.info("%s: %d of %d documents already stored, skipped", self.name, report.skipped, len(documents))
         truncations: list[warnings.WarningMessage] = []
         loading = self.engine.bulk_load(self.name, bulk, progress=progress) if bulk else contextlib.nullcontext()
-        with loading, tqdm(total=len(todo), desc=f"indexing {self.name}", unit="doc", disable=not progress) as bar:
-            for start in range(0, len(todo), batch_size):
-                batch = todo[start:start + batch_size]
+        if ray is not None:
+            from laser_rag.ray_index import encoded_batches  # loads Ray only when asked
+
+            encoding = encoded_batches(todo, encoder, ray, batch_size=batch_size,
+                                       encode_batch_size=encode_batch_size, truncations=truncations, progress=progress)
+        else:
+            encoding = contextlib.nullcontext(
+                (batch, _encode_documents(encoder, batch, encode_batch_size, truncations))
+                for batch in (todo[start:start + batch_size] for start in range(0, len(todo), batch_size)))
+        with encoding as batches, loading, tqdm(total=len(todo), desc=f"indexing {self.name}", unit="doc", disable=not progress) as bar:
+            while True:
                 tick = time.perf_counter()
-                vectors = _encode_documents(encoder, batch, encode_batch_size, truncations)
+                batch, vectors = next(batches, (None, None))
                 report.encode_seconds += time.perf_counter() - tick
+                if batch is None:
+                    break
                 tick = time.perf_counter()
                 sparse = self.sparse_vectors(batch)
                 report.sparse_seconds += time.perf_counter() - tick

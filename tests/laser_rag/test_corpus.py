@@ -70,6 +70,52 @@ def test_jsonl_bad_line_names_file_and_line(tmp_path, bad_line, message):
     assert isinstance(error.value, ValueError)  # an except ValueError written before CorpusError still catches it
 
 
+def test_parquet_columns_metadata_and_the_same_documents_as_jsonl(tmp_path, shared_data):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    scifact = load_corpus(shared_data / "scifact")[:20]  # real abstracts
+    rows = [{"id": doc.id, "title": doc.title, "text": doc.text, "metadata": json.dumps({"n": n})}
+            for n, doc in enumerate(scifact)]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "scifact.parquet")
+    write_jsonl(tmp_path / "scifact.jsonl", [{"_id": r["id"], "title": r["title"], "text": r["text"],
+                                             "n": n} for n, r in enumerate(rows)])
+    from_parquet = load_corpus(tmp_path / "scifact.parquet")
+    assert from_parquet == load_corpus(tmp_path / "scifact.jsonl")
+    assert [doc.id for doc in from_parquet] == [doc.id for doc in scifact]
+    # a struct metadata column, extra columns, nulls left out, an integer id, no id (a content hash, as in JSON lines)
+    table = pa.Table.from_pylist([
+        {"id": 7, "text": "seven", "title": None, "lang": "en", "metadata": {"source": "web", "page": None}},
+        {"id": None, "text": "no id", "title": "T", "lang": None, "metadata": None},
+    ])
+    pq.write_table(table, tmp_path / "mixed.parquet")
+    seven, hashed = load_corpus(tmp_path / "mixed.parquet")
+    assert (seven.id, seven.title, seven.text, seven.metadata) == ("7", "", "seven", {"source": "web", "lang": "en"})
+    assert (hashed.title, hashed.text, hashed.metadata) == ("T", "no id", {}) and len(hashed.id) == 16
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([{"id": "a", "text": "fine"}, {"id": "b", "text": "  "}], "row 2: no text"),
+    ([{"id": "a", "text": "fine"}, {"id": "a", "text": "again"}], "row 2: id 'a' already used on row 1"),
+    ([{"id": "a", "text": "fine", "metadata": "{oops"}], "row 1: the metadata is not JSON"),
+    ([{"id": "a", "text": "fine", "metadata": "[1]"}], "row 1: the metadata is a list"),
+])
+def test_parquet_bad_row_names_file_and_row(tmp_path, rows, message):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "bad.parquet")
+    with pytest.raises(CorpusError, match=rf"bad\.parquet, {message}"):
+        load_corpus(tmp_path / "bad.parquet")
+
+
+def test_a_file_that_is_not_parquet(tmp_path):
+    pytest.importorskip("pyarrow")
+    (tmp_path / "fake.parquet").write_text("not parquet at all")
+    with pytest.raises(CorpusError, match=r"fake\.parquet: cannot be read as Parquet"):
+        load_corpus(tmp_path / "fake.parquet")
+
+
 def test_folder_of_text_files_one_document_each(tmp_path):
     root = tmp_path / "notes"
     (root / "nested" / "deeper").mkdir(parents=True)
