@@ -69,9 +69,10 @@ def _tiny_model(model_type: str):
     return AutoModelForCausalLM.from_config(config, dtype=torch.float32).eval()
 
 
-@pytest.mark.parametrize("steps", [2, 3, 5])
-def test_kv_cached_rollout_equals_uncached_recomputation(base, batch, steps):
+def test_kv_cached_rollout_equals_uncached_recomputation(base, batch):
+    """The default backbone at K=3 (two steps from the cache); longer rollouts are checked on the tiny models."""
     input_ids, mask = batch
+    steps = 3
     with torch.inference_mode():
         cached = latent_rollout(base.model, input_ids, mask, steps)
         reference = uncached_trajectory(base.model, input_ids, mask, steps)
@@ -111,8 +112,8 @@ def test_rollout_is_architecture_generic(batch, model_type):
     model = _tiny_model(model_type)
     input_ids, mask = batch
     with torch.inference_mode():
-        cached = latent_rollout(model, input_ids, mask, 3)
-        reference = uncached_trajectory(model, input_ids, mask, 3)
+        cached = latent_rollout(model, input_ids, mask, 5)
+        reference = uncached_trajectory(model, input_ids, mask, 5)
     assert_same_trajectory(cached, reference)
 
 
