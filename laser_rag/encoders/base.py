@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from laser_rag import _checks
 from laser_rag.errors import InvalidInputError, InvalidInputTypeError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from laser_rag.thoughts import Thoughts
+
+#: The kinds of text `BaseEncoder.thoughts` reads.
+THOUGHT_KINDS = ("query", "document")
 
 
 class BaseEncoder(abc.ABC):
@@ -129,6 +135,40 @@ class BaseEncoder(abc.ABC):
             return np.empty((0, self.dimension), dtype=np.float32)
         vectors = self._encode_explicit(queries, rationales, batch_size=batch_size)
         return vectors[0] if single else vectors
+
+    def thoughts(
+        self,
+        texts: Sequence[str] | str,
+        kind: str = "query",
+        *,
+        top_k: int = 5,
+        instruction: str | None = None,
+        batch_size: int = 16,
+    ) -> list[Thoughts] | Thoughts:
+        """What the encoder thought while embedding ``texts`` as ``kind`` ("query" or "document") inputs: per text, a
+        `laser_rag.thoughts.Thoughts` with the ``top_k`` tokens of each latent step and the vector the same rollout
+        produced (a str gives one `Thoughts`). ``instruction`` replaces the query instruction (queries only).
+        InvalidInputError for an encoder without latent steps (`supports_thinking_steps` False)."""
+        if not self.supports_thinking_steps:
+            raise InvalidInputError(f"thoughts need an encoder with latent thinking steps (LaSER): {self.label!r} "
+                                    "is a single-pass model, it thinks no tokens")
+        if kind not in THOUGHT_KINDS:
+            raise InvalidInputError(f"kind must be one of {', '.join(THOUGHT_KINDS)}, got {kind!r}")
+        single, items = _text_list(texts, kind)
+        _checks.positive_int(top_k, "top_k")
+        instruction = _checks.optional_text(instruction, "instruction")
+        if instruction is not None and kind != "query":
+            raise InvalidInputError("an instruction applies to queries only, not to documents")
+        _checks.positive_int(batch_size, "batch_size")
+        if not items:
+            return []
+        found = self._thoughts(items, kind, top_k=top_k, instruction=instruction, batch_size=batch_size)
+        return found[0] if single else found
+
+    def _thoughts(self, texts: list[str], kind: str, *, top_k: int, instruction: str | None,
+                  batch_size: int) -> list[Thoughts]:
+        """Encoders with latent steps implement this (on validated input)."""
+        raise NotImplementedError
 
     @abc.abstractmethod
     def _encode_queries(self, texts: list[str], *, instruction: str | None, batch_size: int,
