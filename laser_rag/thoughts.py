@@ -20,7 +20,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Thoughts"]
+__all__ = ["DEFAULT_TOP_K", "Thoughts"]
+
+#: How many tokens of each step `LaSEREncoder.thoughts` keeps unless told, and the CLI and the app show.
+DEFAULT_TOP_K = 5
 
 
 @dataclass(frozen=True)

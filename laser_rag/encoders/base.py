@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from laser_rag import _checks
 from laser_rag.errors import InvalidInputError, InvalidInputTypeError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from laser_rag.thoughts import Thoughts
+from laser_rag.thoughts import DEFAULT_TOP_K, Thoughts
 
 #: The kinds of text `BaseEncoder.thoughts` reads.
 THOUGHT_KINDS = ("query", "document")
@@ -141,7 +139,7 @@ class BaseEncoder(abc.ABC):
         texts: Sequence[str] | str,
         kind: str = "query",
         *,
-        top_k: int = 5,
+        top_k: int = DEFAULT_TOP_K,
         instruction: str | None = None,
         batch_size: int = 16,
     ) -> list[Thoughts] | Thoughts:

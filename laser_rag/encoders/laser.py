@@ -24,7 +24,7 @@ from laser_rag.encoders.base import BaseEncoder
 from laser_rag.errors import TruncationWarning
 from laser_rag.latent import latent_rollout, latent_rollout_with_thoughts, pool_trajectory
 from laser_rag.prompts import PromptFormat
-from laser_rag.thoughts import Thoughts
+from laser_rag.thoughts import DEFAULT_TOP_K, Thoughts
 
 logger = logging.getLogger(__name__)
 
@@ -311,7 +311,7 @@ class LaSEREncoder(BaseEncoder):
         texts: Sequence[str] | str,
         kind: str = "query",
         *,
-        top_k: int = 5,
+        top_k: int = DEFAULT_TOP_K,
         instruction: str | None = None,
         num_thinking_steps: int | None = None,
         batch_size: int = 16,
