@@ -141,12 +141,15 @@ class BaseEncoder(abc.ABC):
         *,
         top_k: int = DEFAULT_TOP_K,
         instruction: str | None = None,
+        num_thinking_steps: int | None = None,
         batch_size: int = 16,
     ) -> list[Thoughts] | Thoughts:
         """What the encoder thought while embedding ``texts`` as ``kind`` ("query" or "document") inputs: per text, a
-        `laser_rag.thoughts.Thoughts` with the ``top_k`` tokens of each latent step and the vector the same rollout
-        produced (a str gives one `Thoughts`). ``instruction`` replaces the query instruction (queries only).
-        InvalidInputError for an encoder without latent steps (`supports_thinking_steps` False)."""
+        `laser_rag.thoughts.Thoughts` with the ``top_k`` tokens of each of the K latent steps, from the very rollout
+        that gives the vector (``encode_queries`` / ``encode_documents`` of the same batch give the same vectors; a
+        str gives one `Thoughts`). ``instruction`` replaces the query instruction (queries only);
+        ``num_thinking_steps`` overrides K for this call. InvalidInputError for an encoder without latent steps
+        (`supports_thinking_steps` False)."""
         if not self.supports_thinking_steps:
             raise InvalidInputError(f"thoughts need an encoder with latent thinking steps (LaSER): {self.label!r} "
                                     "is a single-pass model, it thinks no tokens")
@@ -160,7 +163,8 @@ class BaseEncoder(abc.ABC):
         _checks.positive_int(batch_size, "batch_size")
         if not items:
             return []
-        found = self._thoughts(items, kind, top_k=top_k, instruction=instruction, batch_size=batch_size)
+        encoder = self if num_thinking_steps is None else self.with_thinking_steps(num_thinking_steps)
+        found = encoder._thoughts(items, kind, top_k=top_k, instruction=instruction, batch_size=batch_size)
         return found[0] if single else found
 
     def _thoughts(self, texts: list[str], kind: str, *, top_k: int, instruction: str | None,

@@ -24,7 +24,7 @@ from laser_rag.encoders.base import BaseEncoder
 from laser_rag.errors import TruncationWarning
 from laser_rag.latent import latent_rollout, latent_rollout_with_thoughts, pool_trajectory
 from laser_rag.prompts import PromptFormat
-from laser_rag.thoughts import DEFAULT_TOP_K, Thoughts
+from laser_rag.thoughts import Thoughts
 
 logger = logging.getLogger(__name__)
 
@@ -305,22 +305,6 @@ class LaSEREncoder(BaseEncoder):
         """Embed documents with the document template (no instruction): ``[n, dim]`` float32, unit length."""
         return BaseEncoder.encode_documents(self._with_steps(num_thinking_steps), texts, batch_size=batch_size,
                                             show_progress_bar=show_progress_bar)
-
-    def thoughts(
-        self,
-        texts: Sequence[str] | str,
-        kind: str = "query",
-        *,
-        top_k: int = DEFAULT_TOP_K,
-        instruction: str | None = None,
-        num_thinking_steps: int | None = None,
-        batch_size: int = 16,
-    ) -> list[Thoughts] | Thoughts:
-        """What the encoder thought while embedding ``texts`` (`BaseEncoder.thoughts`): the ``top_k`` tokens of each
-        of the K latent steps, from the very rollout that gives the vector (``encode_queries`` / ``encode_documents``
-        of the same batch give the same vectors). ``num_thinking_steps`` overrides K for this call."""
-        return BaseEncoder.thoughts(self._with_steps(num_thinking_steps), texts, kind, top_k=top_k,
-                                    instruction=instruction, batch_size=batch_size)
 
     def _with_steps(self, num_thinking_steps: int | None) -> LaSEREncoder:
         return self if num_thinking_steps is None else self.with_config(num_thinking_steps=num_thinking_steps)
