@@ -91,9 +91,10 @@ class StaticRollout:
     @torch.inference_mode()
     def with_thoughts(self, input_ids: Tensor, attention_mask: Tensor, num_steps: int,
                       top_k: int) -> tuple[Tensor, Tensor, Tensor]:
-        """`laser_rag.latent.latent_rollout_with_thoughts` on the static cache: the same states as calling this
-        rollout, with each step's top tokens recorded as the step computes them. Its soft-token steps run eagerly
-        (a captured graph records no top tokens): the kernels the graph replays, launched one by one."""
+        """`laser_rag.latent.latent_rollout_with_thoughts` on the static cache: the states of calling this rollout,
+        with each step's top tokens recorded as the step computes them. Its soft-token steps run eagerly (a captured
+        graph records no top tokens): the kernels a graph replays, launched one by one, on the same bucket shapes
+        (equal to the replayed states as far as those kernels are deterministic; on a CPU there is no graph)."""
         if top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
         if num_steps == 1:
