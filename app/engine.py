@@ -51,6 +51,7 @@ from laser_rag.llm import as_llm
 from laser_rag.modes import MODES, ModePreset, RetrievalMode, agent_env, collection_modes, preset
 from laser_rag.rag import RAG
 from laser_rag.retrieval import RetrievalOptions, Retriever, encoder_for, open_retriever, rewriter_for
+from laser_rag.thoughts import DEFAULT_TOP_K
 from laser_rag.store import Hit
 from laser_rag_app.corpora import Corpus, Uploads, builtin_corpora
 from laser_rag_app.settings import AppSettings
@@ -75,7 +76,8 @@ class ModeResult:
     """One mode's answer to one question. ``timings`` maps each of the mode's `stages` to ms (those that ran; an
     agent's ``decode`` too when it decoded); ``error`` is a message for the user when the mode failed (hits may
     still be there). An agent mode also fills ``steps`` (`laser_rag.latentrag.LatentStep`: each retrieval's hits
-    and, with decoding, its thought and subquery as text), ``forward_passes`` and ``final_thought``."""
+    and, with decoding, its thought and subquery as text), ``forward_passes`` and ``final_thought``. A thinking
+    mode (LaSER) also fills ``thoughts``: the query's latent steps (`laser_rag.thoughts.Thoughts`)."""
 
     mode: RetrievalMode | str
     answer: str = ""
@@ -86,6 +88,7 @@ class ModeResult:
     steps: list[Any] = field(default_factory=list)
     forward_passes: int | None = None
     final_thought: str | None = None
+    thoughts: Any = None
 
 
 def stages(mode: RetrievalMode | str) -> tuple[str, ...]:
@@ -340,9 +343,11 @@ class Engine:
                 return self._answer_with_agent(chosen, question.strip(), corpus, result, decode)
             with self._answer_lock:
                 rag = self._rag(chosen, corpus, top_k, hybrid)
-                steps = steps if self._thinking_encoder(chosen) is not None else None
-                answer = rag.ask(question.strip(), num_thinking_steps=steps)
+                thinks = self._thinking_encoder(chosen) is not None
+                answer = rag.ask(question.strip(), num_thinking_steps=steps if thinks else None,
+                                 thoughts=DEFAULT_TOP_K if thinks else None)
             result.answer, result.hits, result.rationale = answer.text, answer.hits, answer.rationale
+            result.thoughts = answer.thoughts
             result.timings = _stage_timings(answer.timings, STAGES)
             if not result.answer:
                 result.error = "The model wrote an empty answer."

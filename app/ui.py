@@ -206,7 +206,7 @@ def render(result: ModeResult) -> list:
     values = [result.answer, latency_markdown(result), _chart_data(result.timings, stages(result.mode))]
     if chosen.rewrites:
         values.append(result.rationale or "")
-    values.append(steps_html(result) if chosen.agent is not None else hits_html(result.hits))
+    values.append(steps_html(result) if chosen.agent is not None else hits_html(result.hits) + thoughts_html(result))
     return values
 
 
@@ -227,6 +227,15 @@ def hits_html(hits) -> str:
     if not hits:
         return ""
     return f'<div><strong>Retrieved passages</strong> (title, score){_hit_list(hits)}</div>'
+
+
+def thoughts_html(result: ModeResult) -> str:
+    """A thinking mode's latent steps, under its passages: per step its top tokens and their probabilities."""
+    if result.thoughts is None:
+        return ""
+    lines = "".join(f"<div>{html.escape(line)}</div>" for line in result.thoughts.format_thoughts().splitlines())
+    return (f'<div class="latent" id="thoughts-{preset(result.mode).name}"><strong>What LaSER thought</strong> '
+            f"(top tokens of each latent step: a view of a mixture, not its meaning){lines}</div>")
 
 
 def steps_html(result: ModeResult) -> str:

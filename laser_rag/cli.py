@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import textwrap
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -288,16 +289,25 @@ def search(
     where: Any,
     generation: Any,
     k: KOpt = 5,
+    show_thoughts: Annotated[bool, typer.Option("--show-thoughts", help="Also print what a LaSER encoder thought "
+                                                "about the query: the top tokens of each latent step.")] = False,
 ) -> None:
     """Show the passages a query retrieves, with scores and stage timings."""
     def body():
+        from laser_rag.thoughts import DEFAULT_TOP_K
+
         retriever = _open(query, where, models, k=k, generation=generation)
-        result = retriever.retrieve(text, instruction=query.instruction, num_thinking_steps=query.steps)
+        result = retriever.retrieve(text, instruction=query.instruction, num_thinking_steps=query.steps,
+                                    thoughts=DEFAULT_TOP_K if show_thoughts else None)
         if query.as_json:
-            typer.echo(json.dumps(dataclasses.asdict(result), ensure_ascii=False, indent=2))
+            data = dataclasses.asdict(result)
+            data["thoughts"] = result.thoughts.as_dict() if result.thoughts else None
+            typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
             return
         if result.rationale:
             typer.echo(f"reasoning: {result.rationale}\n")
+        if result.thoughts:
+            typer.echo(f"thoughts:\n{textwrap.indent(result.thoughts.format_thoughts(), '  ')}\n")
         _print_hits(result.hits)
         typer.echo(_timing_line(result.timings))
 

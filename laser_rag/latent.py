@@ -31,8 +31,13 @@ def soft_token(logits: Tensor, embedding_weight: Tensor, embed_scale: Tensor | f
     ``embed_scale`` is the factor the model's own embedding layer multiplies by (Gemma: sqrt(H)), so that a soft
     token lives on the same scale as a real one.
     """
-    probs = torch.softmax(logits.float(), dim=-1).to(embedding_weight.dtype)
-    return (probs @ embedding_weight) * embed_scale
+    return mix_embeddings(torch.softmax(logits.float(), dim=-1), embedding_weight, embed_scale)
+
+
+def mix_embeddings(probs: Tensor, embedding_weight: Tensor, embed_scale: Tensor | float = 1.0) -> Tensor:
+    """The soft token of a next-token distribution ``probs`` (float32, ``[..., V]``): ``probs @ E`` in the table's
+    dtype, times ``embed_scale`` (`soft_token` is this on ``softmax(logits)``)."""
+    return (probs.to(embedding_weight.dtype) @ embedding_weight) * embed_scale
 
 
 def next_token_logits(model, hidden: Tensor) -> Tensor:
@@ -45,9 +50,17 @@ def next_token_logits(model, hidden: Tensor) -> Tensor:
     return logits
 
 
-def _soft_token_from_hidden(model, hidden: Tensor) -> Tensor:
-    embeddings = model.get_input_embeddings()
-    return soft_token(next_token_logits(model, hidden), embeddings.weight, getattr(embeddings, "embed_scale", 1.0))
+def next_token_probs(model, hidden: Tensor) -> Tensor:
+    """The next-token distribution of final hidden states, ``[B, H] -> [B, V]`` float32: the mixture weights of the
+    soft token a latent step feeds back."""
+    return torch.softmax(next_token_logits(model, hidden).float(), dim=-1)
+
+
+def top_tokens(probs: Tensor, top_k: int) -> tuple[Tensor, Tensor]:
+    """The ``top_k`` most probable tokens of distributions ``[..., V]``: (probabilities, token ids), each
+    ``[..., min(top_k, V)]``, most probable first."""
+    found = probs.topk(min(top_k, probs.shape[-1]), dim=-1, sorted=True)
+    return found.values, found.indices
 
 
 def hidden_states(model, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
@@ -71,23 +84,49 @@ def latent_rollout(
     gradient through the soft tokens' vocabulary softmax: the tokens are still the current model's, and the
     gradient still flows through every step's states and the KV cache.
     """
+    return _rollout(model, input_ids, attention_mask, num_steps, detach_soft_tokens, 0)[0]
+
+
+def latent_rollout_with_thoughts(
+    model, input_ids: Tensor, attention_mask: Tensor, num_steps: int, top_k: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """`latent_rollout`, also reading what each step thought: (states ``[B, K, H]``, probabilities ``[B, K, top_k]``
+    float32 most probable first, token ids ``[B, K, top_k]``).
+
+    Step j's tokens are the top of the next-token distribution of state j, recorded as the rollout computes it:
+    for j < K it is the mixture fed back as soft token j+1; for j = K (the last state, which feeds nothing) it is
+    read from the last state once the trajectory is complete. The states are `latent_rollout`'s, to the bit.
+    """
+    if top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    return _rollout(model, input_ids, attention_mask, num_steps, False, top_k)
+
+
+def _rollout(model, input_ids: Tensor, attention_mask: Tensor, num_steps: int, detach_soft_tokens: bool,
+             top_k: int) -> tuple[Tensor, Tensor | None, Tensor | None]:
     if num_steps < 1:
         raise ValueError(f"num_steps must be >= 1, got {num_steps}")
     if attention_mask.shape[0] and not bool(attention_mask[:, -1].all()):
         raise ValueError("latent_rollout needs left-padded inputs (every row's last position must be a real token)")
     decoder = model.get_decoder()
+    embeddings = model.get_input_embeddings()
+    embed_scale = getattr(embeddings, "embed_scale", 1.0)
     positions = position_ids_from_mask(attention_mask)
     out = decoder(
         input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=num_steps > 1
     )
     state = out.last_hidden_state[:, -1]
     states = [state]
+    tops: list[tuple[Tensor, Tensor]] = []
     cache = out.past_key_values
     mask = attention_mask
     position = positions[:, -1:]
     ones = attention_mask.new_ones(attention_mask.shape[0], 1)
     for _ in range(num_steps - 1):
-        token = _soft_token_from_hidden(model, state.detach() if detach_soft_tokens else state)
+        probs = next_token_probs(model, state.detach() if detach_soft_tokens else state)
+        if top_k:
+            tops.append(top_tokens(probs, top_k))
+        token = mix_embeddings(probs, embeddings.weight, embed_scale)
         mask = torch.cat([mask, ones], dim=1)
         position = position + 1
         out = decoder(
@@ -100,7 +139,11 @@ def latent_rollout(
         cache = out.past_key_values
         state = out.last_hidden_state[:, -1]
         states.append(state)
-    return torch.stack(states, dim=1)
+    trajectory = torch.stack(states, dim=1)
+    if not top_k:
+        return trajectory, None, None
+    tops.append(top_tokens(next_token_probs(model, state), top_k))
+    return trajectory, torch.stack([p for p, _ in tops], dim=1), torch.stack([i for _, i in tops], dim=1)
 
 
 def pool_trajectory(states: Tensor, pooling: str = "mean", normalize: bool = True) -> Tensor:

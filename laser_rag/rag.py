@@ -23,6 +23,7 @@ from laser_rag.errors import GenerationError, GenerationTimeout
 from laser_rag.llm import GenerationConfig, as_llm
 from laser_rag.retrieval import Retrieval, Retriever
 from laser_rag.store import Hit
+from laser_rag.thoughts import Thoughts
 
 ANSWER_INSTRUCTION = (
     "Answer the question using only the numbered passages below. Cite the passages you use like [1]. "
@@ -48,7 +49,8 @@ def build_prompt(question: str, hits: Sequence[Hit], *, passage_chars: int = PAS
 @dataclass
 class Answer:
     """An answer with its passages and the time of each stage in ms: ``rewrite_ms`` (0 unless rewriting),
-    ``encode_ms``, ``search_ms``, ``generate_ms``, ``total_ms``."""
+    ``encode_ms``, ``search_ms``, ``generate_ms``, ``total_ms``. ``thoughts``: the query's latent steps, when
+    asked for (``ask(..., thoughts=n)``, `laser_rag.retrieval.Retrieval.thoughts`)."""
 
     question: str
     text: str
@@ -57,6 +59,7 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     rationale: str | None = None
     llm: str = ""
+    thoughts: Thoughts | None = None
 
 
 class RAG:
@@ -78,15 +81,16 @@ class RAG:
         return f"RAG({self.retriever!r}, llm={getattr(self.llm, 'name', self.llm)!r}, k={self.k})"
 
     def ask(self, question: str, *, k: int | None = None, instruction: str | None = None,
-            num_thinking_steps: int | None = None, max_new_tokens: int | None = None) -> Answer:
-        """Retrieve ``k`` passages for ``question`` (see `Retriever.retrieve`), then generate at most
-        ``max_new_tokens`` (default ``generation.max_new_tokens``)."""
+            num_thinking_steps: int | None = None, max_new_tokens: int | None = None,
+            thoughts: int | None = None) -> Answer:
+        """Retrieve ``k`` passages for ``question`` (see `Retriever.retrieve`, also for ``thoughts``), then
+        generate at most ``max_new_tokens`` (default ``generation.max_new_tokens``)."""
         started = time.perf_counter()
         k = self.k if k is None else _checks.positive_int(k, "k")
         max_new_tokens = (self.generation.max_new_tokens if max_new_tokens is None
                           else _checks.positive_int(max_new_tokens, "max_new_tokens"))
         retrieval = self.retriever.retrieve(question, k=k, instruction=instruction,
-                                            num_thinking_steps=num_thinking_steps)
+                                            num_thinking_steps=num_thinking_steps, thoughts=thoughts)
         return self._generate(retrieval, started, max_new_tokens)
 
     async def aask(self, question: str, **kwargs) -> Answer:
@@ -108,4 +112,5 @@ class RAG:
         timings = {**retrieval.timings, "generate_ms": (time.perf_counter() - tick) * 1000.0}
         timings["total_ms"] = (time.perf_counter() - started) * 1000.0
         return Answer(question=retrieval.query, text=text, mode=retrieval.mode, hits=retrieval.hits,
-                      timings=timings, rationale=retrieval.rationale, llm=getattr(self.llm, "name", ""))
+                      timings=timings, rationale=retrieval.rationale, llm=getattr(self.llm, "name", ""),
+                      thoughts=retrieval.thoughts)

@@ -53,6 +53,7 @@ from laser_rag.store import Hit, IndexReport, VectorCollection
 
 if TYPE_CHECKING:  # pragma: no cover
     from laser_rag.encoders import BaseEncoder
+    from laser_rag.thoughts import Thoughts
 
 logger = logging.getLogger(__name__)
 
@@ -118,13 +119,15 @@ class RetrievalOptions:
 class Retrieval:
     """What one query retrieved, and how long each stage took (ms): ``rewrite_ms`` (0 without a rewriter),
     ``encode_ms``, ``sparse_ms`` (hybrid only: the query's sparse vector), ``search_ms``. ``rationale`` is the
-    rewriter's text, if there is one."""
+    rewriter's text, if there is one; ``thoughts`` the query's latent steps, when asked for
+    (``retrieve(..., thoughts=n)``: `laser_rag.thoughts.Thoughts`)."""
 
     query: str
     mode: str
     hits: list[Hit]
     timings: dict[str, float] = field(default_factory=dict)
     rationale: str | None = None
+    thoughts: Thoughts | None = None
 
 
 class Retriever:
@@ -185,14 +188,17 @@ class Retriever:
                                           "was open; index the corpus again (`laser-rag index`)") from exc
 
     def retrieve(self, query: str, *, k: int | None = None, instruction: str | None = None,
-                 num_thinking_steps: int | None = None) -> Retrieval:
+                 num_thinking_steps: int | None = None, thoughts: int | None = None) -> Retrieval:
         """Top-``k`` hits for ``query``. ``instruction`` replaces the encoder's query instruction; with a
         rewriter the rationale takes its place. ``num_thinking_steps`` overrides K for this query (a
-        `LaSEREncoder` without a rewriter only)."""
+        `LaSEREncoder` without a rewriter only). ``thoughts=n`` also returns what the encoder thought about the
+        query: the top ``n`` tokens of each latent step, from the pass that embeds it (`Retrieval.thoughts`; an
+        encoder with latent steps, without a rewriter)."""
         _checks.text(query, "the query")
         k = self.k if k is None else _checks.positive_int(k, "k")
         _checks.optional_text(instruction, "instruction")
         _checks.optional_positive_int(num_thinking_steps, "num_thinking_steps")
+        _checks.optional_positive_int(thoughts, "thoughts")
         options: dict[str, Any] = {}
         if instruction is not None:
             options["instruction"] = instruction
@@ -201,11 +207,12 @@ class Retriever:
                 raise InvalidInputError(f"num_thinking_steps needs a LaSER encoder; {self.encoder.label} has no "
                                         "latent steps")
             options["num_thinking_steps"] = num_thinking_steps
-        if self.rewriter is not None and options:
-            raise InvalidInputError(f"{' and '.join(options)} cannot apply with a query rewriter: the encoder reads "
+        if self.rewriter is not None and (options or thoughts is not None):
+            asked = [*options, *(["thoughts"] if thoughts is not None else [])]
+            raise InvalidInputError(f"{' and '.join(asked)} cannot apply with a query rewriter: the encoder reads "
                                     "the query with its rationale in one pass")
         timings = {"rewrite_ms": 0.0}
-        rationale = None
+        rationale = thought = None
         if self.rewriter is not None:
             tick = time.perf_counter()
             rationale = self.rewriter.rewrite(query)
@@ -213,6 +220,9 @@ class Retriever:
         tick = time.perf_counter()
         if rationale is not None:
             vector = self.encoder.encode_explicit([query], [rationale])[0]
+        elif thoughts is not None:  # one rollout gives both the vector and its thoughts
+            thought = self.encoder.thoughts(query, "query", top_k=thoughts, **options)
+            vector = thought.vector
         else:
             vector = self.encoder.encode_queries([query], **options)[0]
         timings["encode_ms"] = _ms(tick)
@@ -231,7 +241,8 @@ class Retriever:
                 hits = self.collection.search(vector, k, rescore=self.options.rescore,
                                               oversampling=self.options.oversampling)
         timings["search_ms"] = _ms(tick)
-        return Retrieval(query=query, mode=self.mode, hits=hits, timings=timings, rationale=rationale)
+        return Retrieval(query=query, mode=self.mode, hits=hits, timings=timings, rationale=rationale,
+                         thoughts=thought)
 
     async def aretrieve(self, query: str, **kwargs) -> Retrieval:
         """`retrieve` in a worker thread: the event loop keeps running while the model works."""

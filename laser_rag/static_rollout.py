@@ -26,7 +26,14 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from laser_rag.latent import latent_rollout, next_token_logits, position_ids_from_mask, soft_token
+from laser_rag.latent import (
+    latent_rollout,
+    latent_rollout_with_thoughts,
+    mix_embeddings,
+    next_token_probs,
+    position_ids_from_mask,
+    top_tokens,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -77,20 +84,41 @@ class StaticRollout:
 
     @torch.inference_mode()
     def __call__(self, input_ids: Tensor, attention_mask: Tensor, num_steps: int) -> Tensor:
-        if num_steps < 1:
-            raise ValueError(f"num_steps must be >= 1, got {num_steps}")
         if num_steps == 1:  # a single pass: no soft tokens, nothing to replay
             return latent_rollout(self.model, input_ids, attention_mask, 1)
+        return self._chunks(input_ids, attention_mask, num_steps, 0)[0]
+
+    @torch.inference_mode()
+    def with_thoughts(self, input_ids: Tensor, attention_mask: Tensor, num_steps: int,
+                      top_k: int) -> tuple[Tensor, Tensor, Tensor]:
+        """`laser_rag.latent.latent_rollout_with_thoughts` on the static cache: the states of calling this rollout,
+        with each step's top tokens recorded as the step computes them. Its soft-token steps run eagerly (a captured
+        graph records no top tokens): the kernels a graph replays, launched one by one, on the same bucket shapes
+        (equal to the replayed states as far as those kernels are deterministic; on a CPU there is no graph)."""
+        if top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        if num_steps == 1:
+            return latent_rollout_with_thoughts(self.model, input_ids, attention_mask, 1, top_k)
+        return self._chunks(input_ids, attention_mask, num_steps, top_k)
+
+    def _chunks(self, input_ids: Tensor, attention_mask: Tensor, num_steps: int,
+                top_k: int) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        if num_steps < 1:
+            raise ValueError(f"num_steps must be >= 1, got {num_steps}")
         if attention_mask.shape[0] and not bool(attention_mask[:, -1].all()):
             raise ValueError("StaticRollout needs left-padded inputs (every row's last position must be real)")
         chunks = [
-            self._run(input_ids[i:i + BATCH_BUCKETS[-1]], attention_mask[i:i + BATCH_BUCKETS[-1]], num_steps)
+            self._run(input_ids[i:i + BATCH_BUCKETS[-1]], attention_mask[i:i + BATCH_BUCKETS[-1]], num_steps, top_k)
             for i in range(0, input_ids.shape[0], BATCH_BUCKETS[-1])
         ]
-        return torch.cat(chunks, dim=0)
+        states = torch.cat([c[0] for c in chunks], dim=0)
+        if not top_k:
+            return states, None, None
+        return states, torch.cat([c[1] for c in chunks], dim=0), torch.cat([c[2] for c in chunks], dim=0)
 
     # ------------------------------------------------------------------ one bucket-sized batch
-    def _run(self, input_ids: Tensor, attention_mask: Tensor, num_steps: int) -> Tensor:
+    def _run(self, input_ids: Tensor, attention_mask: Tensor, num_steps: int,
+             top_k: int) -> tuple[Tensor, Tensor | None, Tensor | None]:
         rows, length = input_ids.shape
         batch = _batch_bucket(rows)
         padded = math.ceil(length / self.length_multiple) * self.length_multiple
@@ -116,14 +144,23 @@ class StaticRollout:
                                        past_key_values=bucket.cache, use_cache=True)
         state = out.last_hidden_state[:, -1]
         states = [state]
+        tops: list[tuple[Tensor, Tensor]] = []
         for step in range(1, num_steps):
             allowed[:, padded + step - 1] = True  # the soft token this step writes
             bucket.mask.copy_(_additive(allowed[:, None, None, :], dtype))
             bucket.position.copy_(positions[:, -1:] + step)
             bucket.state.copy_(state)
-            state = self._step(bucket, padded + step - 1).clone()
+            if top_k:
+                state = self._eager_step(bucket, tops, top_k).clone()
+            else:
+                state = self._step(bucket, padded + step - 1).clone()
             states.append(state)
-        return torch.stack(states, dim=1)[:rows]
+        trajectory = torch.stack(states, dim=1)[:rows]
+        if not top_k:
+            return trajectory, None, None
+        tops.append(top_tokens(next_token_probs(self.model, state), top_k))
+        return (trajectory, torch.stack([p for p, _ in tops], dim=1)[:rows],
+                torch.stack([i for _, i in tops], dim=1)[:rows])
 
     def _bucket(self, batch: int, padded: int, num_steps: int, device, dtype) -> _Bucket:
         from transformers import StaticCache
@@ -146,8 +183,11 @@ class StaticRollout:
         return bucket
 
     # ------------------------------------------------------------------ one soft-token step
-    def _eager_step(self, bucket: _Bucket) -> Tensor:
-        token = soft_token(next_token_logits(self.model, bucket.state), self._embedding, self._embed_scale)
+    def _eager_step(self, bucket: _Bucket, tops: list | None = None, top_k: int = 0) -> Tensor:
+        probs = next_token_probs(self.model, bucket.state)
+        if top_k:
+            tops.append(top_tokens(probs, top_k))
+        token = mix_embeddings(probs, self._embedding, self._embed_scale)
         out = self.model.get_decoder()(inputs_embeds=token[:, None, :], attention_mask=bucket.mask,
                                        position_ids=bucket.position, past_key_values=bucket.cache, use_cache=True)
         return out.last_hidden_state[:, -1]

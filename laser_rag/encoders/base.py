@@ -15,6 +15,10 @@ import numpy as np
 
 from laser_rag import _checks
 from laser_rag.errors import InvalidInputError, InvalidInputTypeError
+from laser_rag.thoughts import DEFAULT_TOP_K, Thoughts
+
+#: The kinds of text `BaseEncoder.thoughts` reads.
+THOUGHT_KINDS = ("query", "document")
 
 
 class BaseEncoder(abc.ABC):
@@ -133,6 +137,44 @@ class BaseEncoder(abc.ABC):
             return np.empty((0, self.dimension), dtype=np.float32)
         vectors = self._encode_explicit(queries, rationales, batch_size=batch_size)
         return vectors[0] if single else vectors
+
+    def thoughts(
+        self,
+        texts: Sequence[str] | str,
+        kind: str = "query",
+        *,
+        top_k: int = DEFAULT_TOP_K,
+        instruction: str | None = None,
+        num_thinking_steps: int | None = None,
+        batch_size: int = 16,
+    ) -> list[Thoughts] | Thoughts:
+        """What the encoder thought while embedding ``texts`` as ``kind`` ("query" or "document") inputs: per text, a
+        `laser_rag.thoughts.Thoughts` with the ``top_k`` tokens of each of the K latent steps, from the very rollout
+        that gives the vector (``encode_queries`` / ``encode_documents`` of the same batch give the same vectors; a
+        str gives one `Thoughts`). ``instruction`` replaces the query instruction (queries only);
+        ``num_thinking_steps`` overrides K for this call. InvalidInputError for an encoder without latent steps
+        (`supports_thinking_steps` False)."""
+        if not self.supports_thinking_steps:
+            raise InvalidInputError(f"thoughts need an encoder with latent thinking steps (LaSER): {self.label!r} "
+                                    "is a single-pass model, it thinks no tokens")
+        if kind not in THOUGHT_KINDS:
+            raise InvalidInputError(f"kind must be one of {', '.join(THOUGHT_KINDS)}, got {kind!r}")
+        single, items = _text_list(texts, kind)
+        _checks.positive_int(top_k, "top_k")
+        instruction = _checks.optional_text(instruction, "instruction")
+        if instruction is not None and kind != "query":
+            raise InvalidInputError("an instruction applies to queries only, not to documents")
+        _checks.positive_int(batch_size, "batch_size")
+        if not items:
+            return []
+        encoder = self if num_thinking_steps is None else self.with_thinking_steps(num_thinking_steps)
+        found = encoder._thoughts(items, kind, top_k=top_k, instruction=instruction, batch_size=batch_size)
+        return found[0] if single else found
+
+    def _thoughts(self, texts: list[str], kind: str, *, top_k: int, instruction: str | None,
+                  batch_size: int) -> list[Thoughts]:
+        """Encoders with latent steps implement this (on validated input)."""
+        raise NotImplementedError
 
     @abc.abstractmethod
     def _encode_queries(self, texts: list[str], *, instruction: str | None, batch_size: int,

@@ -22,8 +22,9 @@ from laser_rag.config import CONFIG_NAME, LaSERConfig, released_preset
 from laser_rag.encoders import register_encoder
 from laser_rag.encoders.base import BaseEncoder
 from laser_rag.errors import TruncationWarning
-from laser_rag.latent import latent_rollout, pool_trajectory
+from laser_rag.latent import latent_rollout, latent_rollout_with_thoughts, pool_trajectory
 from laser_rag.prompts import PromptFormat
+from laser_rag.thoughts import Thoughts
 
 logger = logging.getLogger(__name__)
 
@@ -313,23 +314,41 @@ class LaSEREncoder(BaseEncoder):
     def _encode_queries(self, texts, *, instruction, batch_size, show_progress_bar) -> np.ndarray:
         ids, cut = self.tokenize(texts, "query", instruction=instruction)
         return self._embed(ids, cut, self.config.query_budget, self.config.num_thinking_steps, batch_size,
-                           show_progress_bar)
+                           show_progress_bar)[0]
 
     def _encode_documents(self, texts, *, batch_size, show_progress_bar) -> np.ndarray:
         ids, cut = self.tokenize(texts, "document")
         return self._embed(ids, cut, self.config.max_length, self.config.num_thinking_steps, batch_size,
-                           show_progress_bar)
+                           show_progress_bar)[0]
 
     def _encode_explicit(self, queries, rationales, *, batch_size) -> np.ndarray:
         ids, cut = self.tokenize(queries, "explicit", rationales=rationales)
-        return self._embed(ids, cut, self.config.max_length, 1, batch_size, None)  # one pass: the text is explicit
+        return self._embed(ids, cut, self.config.max_length, 1, batch_size, None)[0]  # one pass: the text is explicit
+
+    def _thoughts(self, texts, kind, *, top_k, instruction, batch_size) -> list[Thoughts]:
+        ids, cut = self.tokenize(texts, kind, instruction=instruction)
+        budget = self.config.query_budget if kind == "query" else self.config.max_length
+        vectors, probs, tokens = self._embed(ids, cut, budget, self.config.num_thinking_steps, batch_size, None,
+                                             top_k=top_k)
+        pieces = self._tokenizer.batch_decode(tokens.reshape(-1, 1).tolist())
+        words = np.array(pieces, dtype=object).reshape(tokens.shape)
+        return [Thoughts(text=text, kind=kind, vector=vectors[row],
+                         steps=[list(zip(words[row, step].tolist(), probs[row, step].tolist()))
+                                for step in range(probs.shape[1])])
+                for row, text in enumerate(texts)]
 
     def _embed(self, ids: list[list[int]], cut: int, budget: int, steps: int, batch_size: int,
-               show_progress_bar: bool | None) -> np.ndarray:
+               show_progress_bar: bool | None, *, top_k: int = 0) -> tuple[np.ndarray, np.ndarray | None,
+                                                                          np.ndarray | None]:
+        """(vectors ``[n, dim]``; with ``top_k``, also each step's top probabilities and token ids, ``[n, K, top_k]``,
+        recorded by the rollout that made the vectors)."""
         if cut:
             warnings.warn(f"{cut} of {len(ids)} texts were longer than max_length={budget} tokens and were truncated",
                           TruncationWarning, stacklevel=5)
         out = np.empty((len(ids), self.dimension), dtype=np.float32)
+        width = min(top_k, self.model.get_output_embeddings().weight.shape[0])  # a vocabulary smaller than top_k
+        probs = np.empty((len(ids), steps, width), dtype=np.float32) if top_k else None
+        tokens = np.empty((len(ids), steps, width), dtype=np.int64) if top_k else None
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]), reverse=True)  # length buckets: little padding
         starts = range(0, len(order), batch_size)
         show = len(ids) >= _PROGRESS_THRESHOLD if show_progress_bar is None else show_progress_bar
@@ -337,21 +356,30 @@ class LaSEREncoder(BaseEncoder):
             for start in tqdm(starts, desc="encoding", unit="batch", disable=not show):
                 rows = order[start:start + batch_size]
                 input_ids, mask = self.pad([ids[i] for i in rows])
-                states = self._rollout(input_ids, mask, steps)
+                states, top_probs, top_ids = self._rollout(input_ids, mask, steps, top_k)
                 out[rows] = pool_trajectory(states, self.config.pooling).cpu().numpy()
-        return out
+                if top_k:
+                    probs[rows] = top_probs.cpu().numpy()
+                    tokens[rows] = top_ids.cpu().numpy()
+        return out, probs, tokens
 
-    def _rollout(self, input_ids: torch.Tensor, mask: torch.Tensor, steps: int) -> torch.Tensor:
-        """On CUDA, the static-cache rollout whose soft-token steps replay as CUDA graphs (`StaticRollout`, shared
-        by every view of these weights); elsewhere, and with ``$LASER_RAG_CUDA_GRAPHS=0``, the reference rollout."""
+    def _rollout(self, input_ids: torch.Tensor, mask: torch.Tensor, steps: int,
+                 top_k: int = 0) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """(states, and with ``top_k`` each step's top probabilities and token ids). On CUDA, the static-cache
+        rollout whose soft-token steps replay as CUDA graphs (`StaticRollout`, shared by every view of these
+        weights); elsewhere, and with ``$LASER_RAG_CUDA_GRAPHS=0``, the reference rollout."""
         if steps == 1 or input_ids.device.type != "cuda" or os.environ.get(CUDA_GRAPHS_ENV, "1") == "0":
-            return latent_rollout(self.model, input_ids, mask, steps)
+            if top_k:
+                return latent_rollout_with_thoughts(self.model, input_ids, mask, steps, top_k)
+            return latent_rollout(self.model, input_ids, mask, steps), None, None
         rollout = _static_rollouts.get(self.model)
         if rollout is None:
             from laser_rag.static_rollout import StaticRollout
 
             rollout = _static_rollouts[self.model] = StaticRollout(self.model)
-        return rollout(input_ids, mask, steps)
+        if top_k:
+            return rollout.with_thoughts(input_ids, mask, steps, top_k)
+        return rollout(input_ids, mask, steps), None, None
 
 
 def _default_config(source: str) -> LaSERConfig:

@@ -30,11 +30,13 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from laser_rag import _checks
 from laser_rag import store as _store
+from laser_rag.errors import InvalidInputError
 from laser_rag.integrations import resolve_encoder
 from laser_rag.sparse import SPARSE_VECTOR_NAME, SparseEncoder
 
 if TYPE_CHECKING:
     from laser_rag.encoders.base import BaseEncoder
+    from laser_rag.thoughts import Thoughts
 
 __all__ = ["LaSEREmbeddings", "LaSERRetriever", "LaSERSparseEmbeddings", "RetrievalMode"]
 
@@ -87,6 +89,12 @@ class LaSEREmbeddings(BaseModel, Embeddings):
         return self._encoder.encode_queries([text], instruction=self.query_instruction,
                                             batch_size=self.batch_size)[0].tolist()
 
+    def query_thoughts(self, text: str, top_k: int) -> Thoughts:
+        """What the encoder thought about the query ``text`` (`laser_rag.encoders.BaseEncoder.thoughts`): the top
+        ``top_k`` tokens of each latent step, and in ``.vector`` the same vector `embed_query` gives."""
+        return self._encoder.thoughts(text, "query", top_k=top_k, instruction=self.query_instruction,
+                                      batch_size=self.batch_size)
+
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         return await asyncio.to_thread(self.embed_documents, texts)
 
@@ -116,6 +124,9 @@ class LaSERRetriever(BaseRetriever):
     The collection's recorded encoder fingerprint is checked against ``embeddings`` on construction
     (`CollectionMismatchError`). ``k`` is set here and can be overridden per call: ``invoke(query, k=3)``.
     Each Document has ``id`` = the document id and metadata ``doc_id``, ``title``, ``score`` plus the corpus's own.
+    ``thoughts=n`` (dense retrieval, an encoder with latent steps) also puts in each Document's metadata
+    ``thoughts``: the query's latent steps, the top ``n`` tokens of each with its probability, from the pass that
+    embeds the query (`laser_rag.thoughts.Thoughts.as_dict`).
     ``retrieval_mode=RetrievalMode.HYBRID`` (or ``SPARSE``) also uses the collection's BM25 sparse vectors
     (`LaSERSparseEmbeddings`, fused by Qdrant as `laser_rag.store.VectorCollection.search_hybrid` fuses: the same
     fusion, `laser_rag.store.DEFAULT_FUSION`, over the same `laser_rag.store.HYBRID_PREFETCH` candidates per side);
@@ -130,10 +141,17 @@ class LaSERRetriever(BaseRetriever):
     k: int = Field(default=4, ge=1, description="How many documents to return.")
     retrieval_mode: RetrievalMode = Field(default=RetrievalMode.DENSE, description="DENSE, or HYBRID / SPARSE with "
                                           "the collection's BM25 sparse vectors.")
+    thoughts: Optional[int] = Field(default=None, ge=1, description="Also put the query's latent steps (the top n "
+                                    "tokens of each) in each Document's metadata, as 'thoughts' (dense mode).")
     _vectorstore: QdrantVectorStore = PrivateAttr()
 
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
+        if self.thoughts is not None and self.retrieval_mode != RetrievalMode.DENSE:
+            raise InvalidInputError("thoughts apply to dense retrieval (RetrievalMode.DENSE) only")
+        if self.thoughts is not None and not self.embeddings.encoder.supports_thinking_steps:
+            raise InvalidInputError(f"thoughts need an encoder with latent thinking steps (LaSER): "
+                                    f"{self.embeddings.encoder.label!r} is a single-pass model")
         # after validation, so a CollectionMismatchError is not wrapped into a pydantic ValidationError
         lexical = self.retrieval_mode != RetrievalMode.DENSE
         collection = _store.VectorCollection.open(self.client, self.collection_name, self.embeddings.encoder,
@@ -164,7 +182,12 @@ class LaSERRetriever(BaseRetriever):
             # langchain-qdrant prefetches as many candidates per side as it returns: ask it for laser_rag's prefetch
             # depth and keep the top k, so the fused ranking is `VectorCollection.search_hybrid`'s, not a shallower one
             fusion, fetch = _store.fusion_query(), max(k, _store.HYBRID_PREFETCH)
-        found = self._vectorstore.similarity_search_with_score(query, k=fetch, hybrid_fusion=fusion)[:k]
+        thought = None
+        if self.thoughts is not None:  # one pass gives the query's vector and its thoughts
+            thought = self.embeddings.query_thoughts(query, self.thoughts)
+            found = self._vectorstore.similarity_search_with_score_by_vector(thought.vector.tolist(), k=fetch)
+        else:
+            found = self._vectorstore.similarity_search_with_score(query, k=fetch, hybrid_fusion=fusion)[:k]
         foreign = self._foreign_points([doc for doc, _ in found if "doc_id" not in doc.metadata])
         documents = []
         for doc, score in found:
@@ -173,6 +196,8 @@ class LaSERRetriever(BaseRetriever):
                 doc.page_content = hit.text
                 doc.metadata.update(hit.metadata, doc_id=hit.id, title=hit.title)
             doc.metadata["score"] = score
+            if thought is not None:
+                doc.metadata["thoughts"] = thought.as_dict()["steps"]
             doc.id = str(doc.metadata.get("doc_id", doc.metadata.get("_id")))
             documents.append(doc)
         return documents

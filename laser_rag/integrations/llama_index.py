@@ -14,6 +14,9 @@ Example::
                              storage_context=StorageContext.from_defaults(vector_store=store))
     nodes = index.as_retriever(similarity_top_k=5).retrieve("how do I ...?")
 
+What LaSER thought about each query: ``LaSERThoughtsRetriever(index.as_retriever(similarity_top_k=5), embed_model)``
+gives the same nodes, each with the query's latent steps in ``node.metadata["thoughts"]`` (hidden from the LLM).
+
 Hybrid (dense + BM25): ``qdrant_vector_store(name, embed_model, enable_hybrid=True)`` gives LlamaIndex our sparse
 function (`laser_rag.sparse`, the collection's own weights; Qdrant keeps the IDF) and our vector names; query with
 ``index.as_retriever(vector_store_query_mode="hybrid", similarity_top_k=5)``. A collection without sparse vectors
@@ -37,22 +40,26 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
+from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
-from llama_index.core.schema import MetadataMode, NodeRelationship, RelatedNodeInfo, TextNode
+from llama_index.core.schema import MetadataMode, NodeRelationship, NodeWithScore, QueryBundle, RelatedNodeInfo, TextNode
 from llama_index.vector_stores.qdrant import QdrantVectorStore
 
+from laser_rag import _checks
 from laser_rag import store as _store
 from laser_rag.corpus import Document, chunk_documents
 from laser_rag.store.payload import Hit, is_laser_rag_payload, point_id, point_metadata
-from laser_rag.errors import LaserRagError
+from laser_rag.errors import InvalidInputError, LaserRagError
 from laser_rag.integrations import resolve_encoder
 from laser_rag.sparse import SPARSE_VECTOR_NAME, SparseEncoder
+from laser_rag.thoughts import DEFAULT_TOP_K
 
 if TYPE_CHECKING:
     from laser_rag.encoders.base import BaseEncoder
+    from laser_rag.thoughts import Thoughts
 
-__all__ = ["LaSEREmbedding", "LaSERQdrantVectorStore", "llama_node", "qdrant_vector_store", "sparse_functions",
+__all__ = ["LaSEREmbedding", "LaSERQdrantVectorStore", "LaSERThoughtsRetriever", "llama_node", "qdrant_vector_store", "sparse_functions",
            "to_llama_nodes"]
 
 
@@ -107,6 +114,12 @@ class LaSEREmbedding(BaseEmbedding):
         return self._encoder.encode_queries([query], instruction=self.query_instruction,
                                             batch_size=self.embed_batch_size)[0].tolist()
 
+    def query_thoughts(self, query: str, top_k: int) -> Thoughts:
+        """What the encoder thought about ``query`` (`laser_rag.encoders.BaseEncoder.thoughts`): the top ``top_k``
+        tokens of each latent step, and in ``.vector`` the same vector the query embedding is."""
+        return self._encoder.thoughts(query, "query", top_k=top_k, instruction=self.query_instruction,
+                                      batch_size=self.embed_batch_size)
+
     def _get_text_embedding(self, text: str) -> list[float]:
         return self._get_text_embeddings([text])[0]
 
@@ -121,6 +134,42 @@ class LaSEREmbedding(BaseEmbedding):
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
         return await asyncio.to_thread(self._get_text_embeddings, texts)
+
+
+class LaSERThoughtsRetriever(BaseRetriever):
+    """A vector retriever (``index.as_retriever(...)`` over ``embed_model``) whose nodes also carry what the encoder
+    thought about the query: ``node.metadata["thoughts"]``, the top ``top_k`` tokens of each latent step with their
+    probabilities (`laser_rag.thoughts.Thoughts.as_dict`), kept out of the LLM's and the embedder's text. The query
+    is embedded once, by the pass that records the thoughts, so the nodes are those ``retriever`` alone finds."""
+
+    def __init__(self, retriever: BaseRetriever, embed_model: LaSEREmbedding, top_k: int = DEFAULT_TOP_K,
+                 **kwargs: Any) -> None:
+        if not embed_model.encoder.supports_thinking_steps:
+            raise InvalidInputError(f"thoughts need an encoder with latent thinking steps (LaSER): "
+                                    f"{embed_model.encoder.label!r} is a single-pass model")
+        self._retriever = retriever
+        self._embed_model = embed_model
+        self._top_k = _checks.positive_int(top_k, "top_k")
+        super().__init__(**kwargs)
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        if len(query_bundle.embedding_strs) != 1:
+            raise InvalidInputError("LaSERThoughtsRetriever embeds one query text; got "
+                                    f"{len(query_bundle.embedding_strs)} custom embedding strings")
+        thought = self._embed_model.query_thoughts(query_bundle.embedding_strs[0], self._top_k)
+        found = self._retriever.retrieve(QueryBundle(query_str=query_bundle.query_str,
+                                                     custom_embedding_strs=query_bundle.custom_embedding_strs,
+                                                     embedding=thought.vector.tolist()))
+        steps = thought.as_dict()["steps"]
+        for scored in found:
+            scored.node.metadata["thoughts"] = steps
+            for excluded in (scored.node.excluded_llm_metadata_keys, scored.node.excluded_embed_metadata_keys):
+                if "thoughts" not in excluded:
+                    excluded.append("thoughts")
+        return found
+
+    async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return await asyncio.to_thread(self._retrieve, query_bundle)
 
 
 class LaSERQdrantVectorStore(QdrantVectorStore):

@@ -1,6 +1,7 @@
 """The running app in headless Chromium (Playwright), started as users start it: upload a file, ask, see one answer
 per mode with its latencies; a bad upload shows a message and changes nothing; the page reaches nothing outside the
-app. The app gets no LatentRAG checkpoint: its column says so while the other columns answer.
+app; the LaSER column shows what LaSER thought about the query. The app gets no LatentRAG checkpoint: its column says
+so while the other columns answer.
 
 The browser test needs Debian's Chromium (/usr/bin/chromium; no `playwright install`): without it the test skips,
 unless $CI is set. LASER_RAG_UPDATE_SCREENSHOT=1 saves docs/screenshot.png from it.
@@ -138,6 +139,9 @@ def test_browser_upload_ask_an_answer_per_mode(running_app, tmp_path, notes_file
                 assert page.locator(f"#chart-{mode} canvas, #chart-{mode} svg").count() > 0
             for mode in (m.value for m, chosen in MODES.items() if chosen.rewrites):
                 assert page.locator(f"#rationale-{mode} textarea").input_value().strip()
+            for mode in (m.value for m, chosen in MODES.items() if chosen.thinks):  # LaSER: the query's steps
+                thoughts = page.locator(f"#hits-{mode} #thoughts-{mode}").inner_text()
+                assert "What LaSER thought" in thoughts and re.search(r'step 1: ".+" 0\.\d\d', thoughts), thoughts
             if os.environ.get("LASER_RAG_UPDATE_SCREENSHOT") == "1":
                 (REPO / "docs").mkdir(exist_ok=True)
                 page.screenshot(path=str(REPO / "docs" / "screenshot.png"), full_page=True)

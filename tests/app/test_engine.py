@@ -109,13 +109,13 @@ def test_a_bad_file_gets_a_message_and_changes_nothing(tmp_path, data_dir, make_
 def test_a_failing_mode_reports_in_its_own_result_and_k_reaches_the_thinking_mode_only(
         tmp_path, data_dir, tiny_laser, make_engine, notes_file):
     steps = []
-    encode_queries = tiny_laser.encode_queries
+    thoughts = tiny_laser.thoughts  # the LaSER column embeds its query through thoughts (shown under its passages)
 
-    def spy(texts, **kwargs):
+    def spy(texts, kind="query", **kwargs):
         steps.append(kwargs.get("num_thinking_steps"))
-        return encode_queries(texts, **kwargs)
+        return thoughts(texts, kind, **kwargs)
 
-    tiny_laser.encode_queries = spy
+    tiny_laser.thoughts = spy
     engine = make_engine(data_dir, tiny_laser)
     corpus = engine.add_upload(notes_file(tmp_path))
     assert engine.default_steps() == 3
@@ -125,7 +125,8 @@ def test_a_failing_mode_reports_in_its_own_result_and_k_reaches_the_thinking_mod
     rewrite = results[RetrievalMode.REWRITE]
     assert rewrite.error.startswith("Generation failed: stand-in hit its time limit") and not rewrite.hits
     assert rewrite.answer == "abc"  # what the model wrote before its time ran out
-    assert steps[-1] == 5 and engine.encoder("basic").queries == ["assert statement"]
+    assert steps == [5] and engine.encoder("basic").queries == ["assert statement"]
+    assert len(results[RetrievalMode.LASER].thoughts.steps) == 5 and results[RetrievalMode.BASIC].thoughts is None
     missing = engine.answer("laser", "anything", "no-such-corpus")
     assert missing.error == "CorpusError: unknown corpus 'no-such-corpus'"
     assert engine.answer("laser", "  ", corpus.key).error == "Type a question first."

@@ -9,6 +9,7 @@ from laser_rag import store
 from laser_rag.latentrag import LatentStep
 from laser_rag.modes import MODES, RetrievalMode
 from laser_rag.store import Hit
+from laser_rag.thoughts import Thoughts
 from laser_rag_app.engine import ModeResult
 from laser_rag_app.ui import _chart_data, build_app, hits_html, latency_markdown, render
 
@@ -20,6 +21,15 @@ def test_rendering_escapes_passages():
                                                                       "generate": 900.0}, error="it_failed"))
     assert table == ("**Error:** it\\_failed\n\n"
                      "**Total 913 ms** · rewrite 0 ms · encode 12 ms · search 1 ms · generate 900 ms")
+
+
+def test_the_laser_column_shows_its_thoughts_under_the_passages():
+    thoughts = Thoughts("q", "query", [[(" Kansas", 0.21), ("<b>", 0.08)], [(" university", 0.3)]], vector=None)
+    result = ModeResult(RetrievalMode.LASER, answer="a", hits=[Hit("d", "T", "text", 0.5)], thoughts=thoughts)
+    shown = render(result)[-1]
+    assert shown.index("Retrieved passages") < shown.index("What LaSER thought")
+    assert 'step 1: &quot;Kansas&quot; 0.21, &quot;&lt;b&gt;&quot; 0.08' in shown and "step 2:" in shown
+    assert "What LaSER thought" not in render(ModeResult(RetrievalMode.LASER, answer="a"))[-1]
 
 
 def test_one_column_per_registered_mode(tmp_path, make_engine):

@@ -87,9 +87,23 @@ def test_index_then_search(minilm, corpus, store):
     instructed = invoke("search", "await", "-k", "2", "--instruction", "Find the Python docs", "--json", *MINILM,
                         *store)
     assert instructed.exit_code == 0 and len(json.loads(instructed.stdout)["hits"]) == 2
+    no_thoughts = invoke("search", "await", "--show-thoughts", *MINILM, *store)
+    assert no_thoughts.exit_code == 1 and "single-pass" in no_thoughts.stderr
 
     listed = invoke("collections", *store)
     assert listed.exit_code == 0 and "notes-all-minilm-l6-v2\t8 points\tencoder all-minilm-l6-v2" in listed.output
+
+
+def test_search_shows_what_laser_thought_about_the_query(corpus, store):
+    indexed = invoke("index", corpus, "--corpus", "thinking", "--mode", "laser", "--limit", "2", *store)
+    assert indexed.exit_code == 0, indexed.output
+    shown = invoke("search", "await", "--corpus", "thinking", "--mode", "laser", "-k", "1", "--show-thoughts", *store)
+    assert shown.exit_code == 0, shown.output
+    lines = shown.stdout.splitlines()
+    assert lines[0] == "thoughts:" and [line[:9] for line in lines[1:4]] == ["  step 1:", "  step 2:", "  step 3:"]
+    data = json.loads(invoke("search", "await", "--corpus", "thinking", "--mode", "laser", "-k", "1",
+                             "--show-thoughts", "--json", *store).stdout)
+    assert len(data["thoughts"]["steps"]) == 3 and len(data["thoughts"]["steps"][0]) == 5
 
 
 def test_hybrid_index_search_and_the_upgrade_command(minilm, corpus, store):

@@ -9,7 +9,14 @@ import torch.nn.functional as F
 
 from laser_rag import backbones
 from laser_rag.encoders import LaSEREncoder
-from laser_rag.latent import hidden_states, latent_rollout, pool_trajectory, position_ids_from_mask
+from laser_rag.latent import (
+    hidden_states,
+    latent_rollout,
+    latent_rollout_with_thoughts,
+    next_token_probs,
+    pool_trajectory,
+    position_ids_from_mask,
+)
 
 TEXTS = [  # a left-padded batch of mixed lengths
     "Did the Roman Empire last longer than the Ottoman Empire, counting from their founding to their fall?",
@@ -97,8 +104,8 @@ def test_detached_soft_tokens_change_the_gradient_not_the_states(monkeypatch):
     input_ids = torch.randint(0, 1000, (2, 6))
     mask = torch.ones_like(input_ids)
     seen = []
-    original = latent._soft_token_from_hidden
-    monkeypatch.setattr(latent, "_soft_token_from_hidden", lambda m, h: seen.append(h.requires_grad) or original(m, h))
+    original = latent.next_token_probs
+    monkeypatch.setattr(latent, "next_token_probs", lambda m, h: seen.append(h.requires_grad) or original(m, h))
     full = latent_rollout(model, input_ids, mask, 3)
     detached = latent_rollout(model, input_ids, mask, 3, detach_soft_tokens=True)
     torch.testing.assert_close(full, detached)
@@ -115,6 +122,26 @@ def test_rollout_is_architecture_generic(batch, model_type):
         cached = latent_rollout(model, input_ids, mask, 5)
         reference = uncached_trajectory(model, input_ids, mask, 5)
     assert_same_trajectory(cached, reference)
+
+
+def test_rollout_with_thoughts_records_each_steps_distribution():
+    """The same states as `latent_rollout`, to the bit; step j's top tokens are the next-token distribution of state
+    j (for j < K the mixture fed back as soft token j+1), most probable first."""
+    model = _tiny_model("qwen3")
+    input_ids = torch.randint(0, 1000, (2, 6))
+    mask = torch.ones_like(input_ids)
+    mask[1, :2] = 0
+    with torch.inference_mode():
+        plain = latent_rollout(model, input_ids, mask, 3)
+        states, probs, ids = latent_rollout_with_thoughts(model, input_ids, mask, 3, top_k=4)
+        expected = next_token_probs(model, states.reshape(6, -1)).reshape(2, 3, -1)
+    torch.testing.assert_close(states, plain, atol=0, rtol=0)
+    assert probs.shape == ids.shape == (2, 3, 4) and probs.dtype == torch.float32
+    torch.testing.assert_close(probs, expected.topk(4, dim=-1).values, atol=1e-6, rtol=0)
+    torch.testing.assert_close(torch.gather(expected, -1, ids), probs, atol=1e-6, rtol=0)
+    assert bool((probs[..., :-1] >= probs[..., 1:]).all()) and bool((probs.sum(-1) <= 1 + 1e-6).all())
+    with pytest.raises(ValueError, match="top_k"):
+        latent_rollout_with_thoughts(model, input_ids, mask, 3, top_k=0)
 
 
 def test_rollout_requires_left_padding(base):

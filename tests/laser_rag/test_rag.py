@@ -62,6 +62,15 @@ async def test_aask(retriever, local_llm):
     assert len(answer.hits) == 1 and set(answer.timings) == STAGES
 
 
+def test_the_querys_thoughts_reach_the_answer(encoder, short_passages, laser_vectors):
+    collection = VectorCollection.open(connect(":memory:"), "pydoc-laser-k3", encoder)
+    collection.upsert(short_passages, laser_vectors)
+    rag = RAG(Retriever(collection, encoder, mode="laser"), Recorder(), k=1)
+    answer = rag.ask(QUESTION, thoughts=2)
+    assert len(answer.thoughts.steps) == encoder.num_thinking_steps and len(answer.thoughts.steps[0]) == 2
+    assert rag.ask(QUESTION).thoughts is None
+
+
 def test_the_generation_config_sets_the_budget(retriever):
     llm = Recorder()
     rag = RAG(retriever, llm, k=1, generation=GenerationConfig(max_new_tokens=11))

@@ -88,6 +88,19 @@ def test_instruction_passes_through(laser, encoder):
         [(h.id, round(h.score, 4)) for h in laser.collection.search(vector, k=5)]
 
 
+def test_thoughts_come_with_the_hits_of_the_same_vector(laser, encoder):
+    plain = laser.retrieve(QUERY, k=5)
+    result = laser.retrieve(QUERY, k=5, thoughts=3)
+    assert plain.thoughts is None
+    # the same vector (scores to float32 rounding: the embedded engine's numpy dot depends on memory alignment)
+    assert [h.id for h in result.hits] == [h.id for h in plain.hits]
+    np.testing.assert_allclose([h.score for h in result.hits], [h.score for h in plain.hits], atol=1e-6)
+    assert len(result.thoughts.steps) == encoder.num_thinking_steps and len(result.thoughts.steps[0]) == 3
+    np.testing.assert_array_equal(result.thoughts.vector, encoder.encode_queries([QUERY])[0])
+    one = laser.retrieve(QUERY, thoughts=2, num_thinking_steps=1)
+    assert len(one.thoughts.steps) == 1
+
+
 async def test_aretrieve(laser):
     result = await laser.aretrieve(QUERY, k=3)
     assert [h.id for h in result.hits] == [h.id for h in laser.retrieve(QUERY, k=3).hits]
@@ -166,9 +179,15 @@ def test_errors(laser, minilm, minilm_client):
     basic = open_retriever("basic", "scifact", encoder=minilm, client=minilm_client)
     with pytest.raises(ValueError, match="LaSER encoder"):
         basic.retrieve(QUERY, num_thinking_steps=3)
+    with pytest.raises(ValueError, match="single-pass"):
+        basic.retrieve(QUERY, thoughts=3)
     rewriting = Retriever(basic.collection, minilm, QueryRewriter(Scripted()))
     with pytest.raises(ValueError, match="instruction cannot apply with a query rewriter"):
         rewriting.retrieve(QUERY, instruction="Find it")
+    with pytest.raises(ValueError, match="thoughts cannot apply with a query rewriter"):
+        rewriting.retrieve(QUERY, thoughts=3)
+    with pytest.raises(ValueError, match="thoughts"):
+        laser.retrieve(QUERY, thoughts=0)
     with pytest.raises(CollectionMismatchError):
         Retriever(basic.collection, laser.encoder)
     with pytest.raises(CollectionNotFoundError):

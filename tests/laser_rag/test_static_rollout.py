@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from laser_rag.latent import latent_rollout
+from laser_rag.latent import latent_rollout, latent_rollout_with_thoughts
 from laser_rag.static_rollout import StaticRollout
 
 
@@ -48,6 +48,20 @@ def test_static_rollout_equals_reference_rollout(kind, steps):
     # the bucket's cache is reused for the next batch (reset, not reallocated) and gives the same answer again
     again = rollout(ids[1:], mask[1:], steps)
     torch.testing.assert_close(again, expected[1:], atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+def test_thoughts_leave_the_states_unchanged_and_equal_the_references(steps):
+    model = _tiny("qwen3")
+    ids, mask = _left_padded_batch([5, 17, 9])
+    rollout = StaticRollout(model, length_multiple=8)
+    states, probs, tokens = rollout.with_thoughts(ids, mask, steps, top_k=3)
+    torch.testing.assert_close(states, rollout(ids, mask, steps), atol=0, rtol=0)
+    with torch.inference_mode():
+        _, expected_probs, expected_tokens = latent_rollout_with_thoughts(model, ids, mask, steps, 3)
+    assert probs.shape == tokens.shape == (3, steps, 3)
+    torch.testing.assert_close(probs, expected_probs, atol=1e-5, rtol=0)
+    assert torch.equal(tokens[:, :, 0], expected_tokens[:, :, 0])
 
 
 def test_a_text_does_not_depend_on_its_batch_mates_or_its_bucket():

@@ -106,6 +106,24 @@ async def test_retriever_documents_match_the_bare_path(encoder, laser_collection
     assert [d.id for d in await retriever.ainvoke(QUERY, k=2)] == [h.id for h in bare[:2]]
 
 
+def test_retriever_puts_the_querys_thoughts_in_metadata_when_asked(encoder, laser_collection, minilm):
+    plain = LaSERRetriever(client=_shared["client"], collection_name="pydoc-laser", embeddings=_shared["embeddings"],
+                           k=2).invoke(QUERY)
+    documents = LaSERRetriever(client=_shared["client"], collection_name="pydoc-laser",
+                               embeddings=_shared["embeddings"], k=2, thoughts=3).invoke(QUERY)
+    assert [d.id for d in documents] == [d.id for d in plain]  # the same vector: scores to float32 rounding
+    np.testing.assert_allclose([d.metadata["score"] for d in documents], [d.metadata["score"] for d in plain],
+                               atol=1e-6)
+    assert "thoughts" not in plain[0].metadata
+    steps = documents[0].metadata["thoughts"]
+    assert len(steps) == encoder.num_thinking_steps and len(steps[0]) == 3
+    assert steps == [[{"token": t, "probability": p} for t, p in step]
+                     for step in encoder.thoughts(QUERY, top_k=3).steps]
+    with pytest.raises(ValueError, match="single-pass"):
+        LaSERRetriever(client=connect(":memory:"), collection_name="x", embeddings=LaSEREmbeddings.from_encoder(minilm),
+                       thoughts=3)
+
+
 def test_retriever_reads_a_collection_filled_by_llama_index(minilm, short_passages):
     """Points LlamaIndex's own pipeline wrote carry no ``text``/``metadata`` keys; the retriever still returns
     their text and metadata (re-read through `Hit.from_point`)."""

@@ -20,6 +20,7 @@ from laser_rag.errors import CollectionMismatchError  # noqa: E402
 from laser_rag.integrations.llama_index import (  # noqa: E402
     LaSEREmbedding,
     LaSERQdrantVectorStore,
+    LaSERThoughtsRetriever,
     qdrant_vector_store,
     to_llama_nodes,
 )
@@ -201,6 +202,24 @@ def test_reads_a_collection_indexed_by_laser_rag(embed_model, encoder, short_pas
         assert node.node.get_content() == by_id[node.node.ref_doc_id].text
         assert node.node.metadata["title"] == by_id[node.node.ref_doc_id].title
     release(tmp_path / "qdrant")
+
+
+def test_thoughts_retriever_adds_the_querys_thoughts_to_the_same_nodes(embed_model, encoder, short_passages,
+                                                                      laser_vectors, minilm):
+    client = connect(":memory:")
+    VectorCollection.open(client, "pydoc-laser", encoder).upsert(short_passages, laser_vectors)
+    index = VectorStoreIndex.from_vector_store(qdrant_vector_store("pydoc-laser", embed_model, client=client),
+                                               embed_model=embed_model)
+    plain = index.as_retriever(similarity_top_k=3).retrieve(QUERY)
+    thinking = LaSERThoughtsRetriever(index.as_retriever(similarity_top_k=3), embed_model, top_k=2).retrieve(QUERY)
+    assert [n.node.ref_doc_id for n in thinking] == [n.node.ref_doc_id for n in plain]
+    np.testing.assert_allclose([n.score for n in thinking], [n.score for n in plain], atol=1e-6)
+    assert "thoughts" not in plain[0].node.metadata
+    steps = thinking[0].node.metadata["thoughts"]
+    assert steps == [[{"token": t, "probability": p} for t, p in step] for step in encoder.thoughts(QUERY, top_k=2).steps]
+    assert "probability" not in thinking[0].node.get_content(metadata_mode=MetadataMode.LLM)
+    with pytest.raises(ValueError, match="single-pass"):
+        LaSERThoughtsRetriever(index.as_retriever(), LaSEREmbedding.from_encoder(minilm))
 
 
 def test_a_plain_qdrant_vector_store_reads_laser_rags_layout(minilm, short_passages):
