@@ -173,6 +173,11 @@ class EdgeEngine(Engine):
     def __repr__(self) -> str:
         return f"EdgeEngine({str(self.path)!r}, {self.config})"
 
+    @property
+    def closed(self) -> bool:
+        """Whether `close` ran (the folder's lock is released; open a new engine to use it again)."""
+        return self._closed
+
     # -------------------------------------------------------------- collections
     def collection_names(self) -> list[str]:
         self._check_open()

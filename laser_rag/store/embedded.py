@@ -67,7 +67,7 @@ class EmbeddedEngine(Engine):
 
     @property
     def closed(self) -> bool:
-        return self.edge._closed
+        return self.edge.closed
 
     def local_mode(self) -> QdrantClientEngine:
         """The folder's qdrant-client local-mode store (opened on first use)."""
