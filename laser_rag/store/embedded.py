@@ -106,8 +106,15 @@ class EmbeddedEngine(Engine):
         self.edge.create(name, spec)
 
     def delete(self, name: str) -> None:
+        """Delete ``name``: its local-mode collection (and the partial Edge copy an interrupted migration left, so
+        that it never surfaces in its place), or its Edge collection."""
+        if name not in self._local_names:
+            self.edge.delete(name)
+            return
         self._engine(name).delete(name)
         self._local_names.discard(name)
+        if self.edge.exists(name):
+            self.edge.delete(name)
 
     def metadata(self, name: str) -> dict[str, Any]:
         return self._engine(name).metadata(name)
