@@ -158,3 +158,21 @@ def rankings_of(store, name, minilm) -> list[list[str]]:
     return [[hit.id for hit in collection.search_hybrid(minilm.encode_queries([q])[0],
                                                         collection.sparse_encoder.encode_query(q), k=5)]
             for q in QUERIES]
+
+
+def test_deleting_a_local_mode_collection_drops_a_partial_edge_copy_too(tmp_path):
+    """After an interrupted migration Edge holds part of a copy; deleting the collection (e.g. ``--recreate``) must
+    not let that part surface in its place."""
+    folder = tmp_path / "qdrant"
+    spec = CollectionSpec(dimension=8, sparse=False, metadata={"laser_rag": {"fingerprint": "f", "dimension": 8}})
+    local = QdrantClientEngine(local_mode_client(folder))
+    local.create("c", spec)
+    local.upsert("c", _points(5))
+    local.close()
+    store = connect(folder)
+    store.edge.create("c", spec)
+    store.edge.upsert("c", _points(2))
+    assert store.count("c") == 5  # the local-mode copy answers while it exists
+    store.delete("c")
+    assert not store.exists("c") and not store.edge.exists("c") and store.collection_names() == []
+    release(folder)
