@@ -19,8 +19,6 @@ import argparse
 import json
 import os
 import shutil
-import sys
-import tempfile
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -96,32 +94,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "store_equality.json")
     args = parser.parse_args()
 
-    import importlib.metadata as metadata
-
-    import torch
-
-    from laser_rag import runtime
     from laser_rag.encoders import load_encoder
-    from laser_rag_datasets.shared import LICENSES
+    from laser_rag_benchmarks.store_quantization import encoder_report, run_sets
 
     encoder = load_encoder(args.encoder)
     sets = [s for s in args.sets.split(",") if s]
-    report = {"benchmark": "store_equality", "command": " ".join(["python", *sys.argv]),
-              "encoder": encoder.label, "fingerprint": encoder.fingerprint, "dimension": encoder.dimension,
-              "precision": encoder.precision, "dtype_stored": "float32", "torch_threads": torch.get_num_threads(),
-              "runtime": runtime.runtime_summary(), "nice": os.getpriority(os.PRIO_PROCESS, 0), "cpus": os.cpu_count(),
-              "qdrant_client": metadata.version("qdrant-client"), "qdrant_edge": metadata.version("qdrant-edge-py"),
-              "tolerance": TOLERANCE, "data": "SHARED_EVALS slices (50 queries, <= 1,000 docs)",
-              "licences": {s: LICENSES.get(s) for s in sets}, "sets": []}
-    folder = Path(tempfile.mkdtemp(prefix="laser-rag-equality-"))
-    try:
-        for name in sets:
-            report["sets"].append(run_set(name, encoder, folder))
-            report["all_within_tolerance"] = all(s["within_tolerance"] for s in report["sets"])
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps(report, indent=2) + "\n")
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    report = encoder_report("store_equality", encoder, sets, dtype_stored="float32", tolerance=TOLERANCE,
+                            data="SHARED_EVALS slices (50 queries, <= 1,000 docs)")
+    run_sets(report, sets, lambda name, folder: run_set(name, encoder, folder), args.out, "laser-rag-equality-")
 
 
 if __name__ == "__main__":

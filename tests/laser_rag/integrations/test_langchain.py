@@ -59,32 +59,30 @@ def edge_collection(encoder, short_passages, laser_vectors, tmp_path_factory):
     release(folder)
 
 
-class TestLaSERRetrieverStandardEdge(RetrieversIntegrationTests):
+class _RetrieverSuite(RetrieversIntegrationTests):
+    """langchain-tests' standard retriever suite on the store named by ``store`` (a key of ``_shared``)."""
+
+    store = "client"
+
     @property
     def retriever_constructor(self):
         return LaSERRetriever
 
     @property
     def retriever_constructor_params(self):
-        return {"client": _shared["edge"], "collection_name": "pydoc-laser", "embeddings": _shared["embeddings"]}
+        return {"client": _shared[self.store], "collection_name": "pydoc-laser", "embeddings": _shared["embeddings"]}
 
     @property
     def retriever_query_example(self):
         return QUERY
 
 
-class TestLaSERRetrieverStandard(RetrieversIntegrationTests):
-    @property
-    def retriever_constructor(self):
-        return LaSERRetriever
+class TestLaSERRetrieverStandardEdge(_RetrieverSuite):
+    store = "edge"  # the embedded default: laser_rag's own search over Qdrant Edge
 
-    @property
-    def retriever_constructor_params(self):
-        return {"client": _shared["client"], "collection_name": "pydoc-laser", "embeddings": _shared["embeddings"]}
 
-    @property
-    def retriever_query_example(self):
-        return QUERY
+class TestLaSERRetrieverStandard(_RetrieverSuite):
+    store = "client"  # qdrant-client in memory: langchain-qdrant's QdrantVectorStore
 
 
 def test_embeddings_use_query_and_document_templates(encoder):
