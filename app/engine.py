@@ -152,7 +152,8 @@ class Engine:
 
     # ------------------------------------------------------------------ models and collections
     @property
-    def client(self):
+    def client(self) -> store.Engine:
+        """The app's embedded store (`laser_rag.store.connect`: Qdrant Edge in the data folder)."""
         return store.connect(self.settings.data_dir / "qdrant")
 
     def encoder(self, mode: RetrievalMode | str):
@@ -317,10 +318,11 @@ class Engine:
             del self._passages[cached]
 
     def _drop(self, key: str) -> None:
+        engine = self.client
         for owner in collection_modes():
             name = store.collection_name(key, self.encoder(owner.mode).label)
-            if self.client.collection_exists(name):
-                self.client.delete_collection(name)
+            if engine.exists(name):
+                engine.delete(name)
 
     # ------------------------------------------------------------------ answering
     def answer(self, mode: RetrievalMode | str, question: str, key: str, *, top_k: int = 4,

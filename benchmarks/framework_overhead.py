@@ -1,5 +1,6 @@
 """Framework overhead: the LlamaIndex and LangChain retrievers against the bare encoder + qdrant-client path, on one
-SciFact collection in embedded (local-path) Qdrant, plus indexing throughput.
+SciFact collection in qdrant-client's local mode (a local-path folder: the embedded store before Qdrant Edge, and
+the store LlamaIndex's and langchain-qdrant's QdrantVectorStore can open), plus indexing throughput.
 
     nohup python benchmarks/framework_overhead.py [--limit N] [--max-length 256] [--queries 100] \
         > runs/framework_overhead.log 2>&1 &
@@ -33,7 +34,8 @@ import torch
 from laser_rag.util import atomic_write
 from laser_rag.corpus import Document
 from laser_rag.encoders import BaseEncoder, LaSEREncoder
-from laser_rag.store import Hit, VectorCollection, connect, release
+from laser_rag.store import Hit, VectorCollection
+from laser_rag.store.clients import local_mode_client
 from laser_rag_datasets.shared import LICENSES, shared_dataset
 from laser_rag_benchmarks.shared import find_results_dir
 
@@ -125,27 +127,27 @@ def interleaved(paths: dict, queries: list[str], warmup: int = 3) -> tuple[dict,
 
 
 def upsert_throughput(collection: VectorCollection, batch_sizes=(64, 256)) -> list[dict]:
-    """Upsert the collection's own points into fresh local folders: qdrant-client's own ``upsert`` with its
-    defaults, against `VectorCollection.upsert` (laser_rag's write path, which tunes the local storage)."""
+    """Upsert the collection's own points into fresh qdrant-client local-mode folders (the embedded store before
+    Qdrant Edge; a not-migrated collection still writes there): qdrant-client's own ``upsert`` with its defaults,
+    against `VectorCollection.upsert` (laser_rag's write path, which tunes the local storage)."""
     from qdrant_client import models
 
     points, offset = [], None
     while True:
-        page, offset = collection.client.scroll(collection.name, limit=1024, offset=offset, with_vectors=True,
-                                                with_payload=True)
-        points.extend(page)
+        page, offset = collection.engine.scroll(collection.name, limit=1024, offset=offset)
+        points.extend(collection.engine.read_points(collection.name, [p.id for p in page]))
         if offset is None:
             break
-    structs = [models.PointStruct(id=p.id, vector=p.vector, payload=p.payload) for p in points]
+    structs = [models.PointStruct(id=p.id, vector=p.dense, payload=p.payload) for p in points]
     hits = [Hit.from_point(p) for p in points]
     documents = [Document(h.id, h.text, h.title, h.metadata) for h in hits]
-    vectors = np.asarray([p.vector for p in points], dtype=np.float32)
+    vectors = np.asarray([p.dense for p in points], dtype=np.float32)
     out = []
     for tuned in (False, True):
         for batch in batch_sizes:
             folder = tempfile.mkdtemp(prefix="laser-upsert-")
             try:
-                client = connect(folder)
+                client = local_mode_client(folder)
                 target = VectorCollection.open(client, "u", fingerprint=collection.fingerprint,
                                                dimension=collection.dimension)
                 start = time.perf_counter()
@@ -157,7 +159,7 @@ def upsert_throughput(collection: VectorCollection, batch_sizes=(64, 256)) -> li
                 seconds = time.perf_counter() - start
                 assert target.count() == len(structs)
             finally:
-                release(folder)
+                client.close()
                 shutil.rmtree(folder, ignore_errors=True)
             out.append({"wal_tuning": tuned, "batch_size": batch, "points": len(structs), "seconds": seconds,
                         "points_per_s": len(structs) / seconds})
@@ -190,7 +192,7 @@ def main() -> None:
     encoder = LaSEREncoder.from_pretrained(args.model, **overrides)
     # the fingerprint covers max_length too; the name just makes the folder readable
     name = f"scifact-{encoder.label}-len{args.max_length}"
-    client = connect(args.qdrant_path)
+    client = local_mode_client(args.qdrant_path)
     collection = VectorCollection.open(client, name, encoder)
     print(f"{encoder!r} -> {args.qdrant_path}/{name}; {len(corpus)} abstracts, torch threads "
           f"{torch.get_num_threads()}", flush=True)

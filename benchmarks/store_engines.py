@@ -290,12 +290,13 @@ def run_edge(folder: Path, data: _Data, size: int, truth: np.ndarray, m: int, ef
 
 def run_local(folder: Path, data: _Data, size: int, truth: np.ndarray, queries: int) -> dict:
     from laser_rag import store
+    from laser_rag.store.clients import local_mode_client
 
     path = folder / f"local-{size}"
     dimension = data.base.shape[1]
 
     def opened(create: bool):
-        client = store.connect(path)
+        client = local_mode_client(path)  # qdrant-client's local mode, not the embedded default (Edge)
         return store.VectorCollection.open(client, "bench", fingerprint="bench", dimension=dimension, label="bench",
                                            hybrid=True, create=create)
 
@@ -307,7 +308,7 @@ def run_local(folder: Path, data: _Data, size: int, truth: np.ndarray, queries: 
         tick = time.perf_counter()
         collection.upsert(*batch)
         upsert_seconds += time.perf_counter() - tick
-    store.close_all()
+    collection.engine.close()
     tick = time.perf_counter()
     collection = opened(False)
     count = collection.count()
@@ -316,7 +317,7 @@ def run_local(folder: Path, data: _Data, size: int, truth: np.ndarray, queries: 
     found = [[int(h.id) for h in r] for r in hits[:len(truth)]]
     hybrid, _ = _latencies(lambda i: collection.search_hybrid(
         data.queries[i % len(data.queries)], data.query_sparse(i % len(data.queries)), _K, fusion="dbsf"), queries)
-    store.close_all()
+    collection.engine.close()
     result = {"engine": "local", "points": size, "upsert_seconds": round(upsert_seconds, 2),
               "upserts_per_s": round(size / upsert_seconds), "index_build_seconds": 0.0,
               "reopen_seconds": round(reopen_seconds, 3),
@@ -342,8 +343,9 @@ def writer(engine: str, path: Path, data: _Data) -> None:
         write = lambda start, stop: store_edge.upsert("bench", _edge_writes(data, start, stop))  # noqa: E731
     else:
         from laser_rag import store
+        from laser_rag.store.clients import local_mode_client
 
-        collection = store.VectorCollection.open(store.connect(path), "bench", fingerprint="bench",
+        collection = store.VectorCollection.open(local_mode_client(path), "bench", fingerprint="bench",
                                                  dimension=data.base.shape[1], label="bench", hybrid=True)
         write = lambda start, stop: collection.upsert(*_local_batch(data, start, stop))  # noqa: E731
     start = 0
@@ -379,12 +381,12 @@ def kill_test(engine: str, folder: Path, seconds: float) -> dict:
         with EdgeEngine(path) as reopened:
             count, present = reopened.count("bench"), len(reopened.existing_ids("bench", ids))
     else:
-        from laser_rag import store
+        from laser_rag.store.clients import local_mode_client
 
-        client = store.connect(path)
+        client = local_mode_client(path)
         count = client.count("bench", exact=True).count
         present = len(client.retrieve("bench", ids=ids, with_payload=False, with_vectors=False))
-        store.close_all()
+        client.close()
     reopen = time.perf_counter() - tick
     shutil.rmtree(path, ignore_errors=True)
     return {"engine": engine, "acknowledged": acknowledged, "present_after_reopen": present,

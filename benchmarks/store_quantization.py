@@ -27,7 +27,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -121,6 +123,38 @@ def run_set(name: str, encoder, folder: Path, full: bool = False) -> dict:
     return result
 
 
+def encoder_report(benchmark: str, encoder, sets: list[str], **extra: Any) -> dict:
+    """The head of a store benchmark's JSON: the command, the encoder, the machine (threads, nice, CPUs), the
+    Qdrant libraries, ``extra``, the sets' licences, and an empty ``sets`` list."""
+    import importlib.metadata as metadata
+
+    import torch
+
+    from laser_rag import runtime
+    from laser_rag_datasets.shared import LICENSES
+
+    return {"benchmark": benchmark, "command": " ".join(["python", *sys.argv]),
+            "encoder": encoder.label, "fingerprint": encoder.fingerprint, "dimension": encoder.dimension,
+            "precision": encoder.precision, "torch_threads": torch.get_num_threads(),
+            "runtime": runtime.runtime_summary(), "cpu_bf16": runtime.cpu_bf16_units(),
+            "nice": os.getpriority(os.PRIO_PROCESS, 0), "cpus": os.cpu_count(),
+            "qdrant_client": metadata.version("qdrant-client"), "qdrant_edge": metadata.version("qdrant-edge-py"),
+            **extra, "licences": {s: LICENSES.get(s) for s in sets}, "sets": []}
+
+
+def run_sets(report: dict, sets: list[str], run: Callable[[str, Path], dict], out: Path, prefix: str) -> None:
+    """``run(set, scratch folder)`` for each set, the report rewritten to ``out`` after each (a run cut short keeps
+    the sets it finished); the scratch folder is removed at the end."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        for name in sets:
+            report["sets"].append(run(name, folder))
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(report, indent=2) + "\n")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--encoder", default="all-minilm-l6-v2")
@@ -129,33 +163,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "store_quantization.json")
     args = parser.parse_args()
 
-    import importlib.metadata as metadata
-
-    import torch
-
-    from laser_rag import runtime
     from laser_rag.encoders import load_encoder
-    from laser_rag_datasets.shared import LICENSES
 
     encoder = load_encoder(args.encoder)
     sets = [s for s in args.sets.split(",") if s]
-    report = {"benchmark": "store_quantization", "command": " ".join(["python", *sys.argv]),
-              "encoder": encoder.label, "fingerprint": encoder.fingerprint, "dimension": encoder.dimension,
-              "precision": encoder.precision, "torch_threads": torch.get_num_threads(),
-              "runtime": runtime.runtime_summary(), "cpu_bf16": runtime.cpu_bf16_units(),
-              "nice": os.getpriority(os.PRIO_PROCESS, 0), "cpus": os.cpu_count(),
-              "qdrant_edge": metadata.version("qdrant-edge-py"),
-              "index": "Edge HNSW m=32, ef_construct=256, hnsw_ef=128; indexing and full-scan thresholds 1 KB",
-              "data": "whole validation sets" if args.full else "SHARED_EVALS slices (50 queries, <= 1,000 docs)",
-              "licences": {s: LICENSES.get(s) for s in sets}, "sets": []}
-    folder = Path(tempfile.mkdtemp(prefix="laser-rag-quantization-"))
-    try:
-        for name in sets:
-            report["sets"].append(run_set(name, encoder, folder, args.full))
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps(report, indent=2) + "\n")
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    report = encoder_report(
+        "store_quantization", encoder, sets,
+        index="Edge HNSW m=32, ef_construct=256, hnsw_ef=128; indexing and full-scan thresholds 1 KB",
+        data="whole validation sets" if args.full else "SHARED_EVALS slices (50 queries, <= 1,000 docs)")
+    run_sets(report, sets, lambda name, folder: run_set(name, encoder, folder, args.full), args.out,
+             "laser-rag-quantization-")
 
 
 if __name__ == "__main__":

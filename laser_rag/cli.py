@@ -13,6 +13,7 @@ query options that search and ask share from `QueryOptions`, the generation opti
     laser-rag index notes/ --corpus notes --hybrid         # also store BM25 sparse vectors (or: upgrade-hybrid)
     laser-rag search "logrotate" --corpus notes --hybrid   # dense + BM25, fused in Qdrant
     laser-rag collections
+    laser-rag migrate                                      # a local-mode folder's collections to Qdrant Edge
 
 Plugins: every entry point of the group ``laser_rag.commands`` is a plain function registered as a command of
 that name (the app's ``demo``, the trainer's ``train``, the benchmarks' ``eval`` and ``convert``). A plugin module
@@ -71,7 +72,7 @@ class StoreOptions:
                                                 "help": "Talk to the Qdrant server over gRPC (port 6334)."})
 
     def connect(self):
-        """The Qdrant client (`laser_rag.store.connect`)."""
+        """The Qdrant store (`laser_rag.store.connect`: the embedded engine of a folder, or a client of a server)."""
         from laser_rag import store
 
         return store.connect(self.qdrant_path, url=self.qdrant_url, api_key=self.api_key, prefer_grpc=self.grpc)
@@ -185,9 +186,15 @@ def _open(query: QueryOptions, where: StoreOptions, models: ModeSources, *, k: i
                                                    oversampling=query.oversampling))
 
 
+def _collection_names(client) -> list[str]:
+    from laser_rag.store.engine import as_engine
+
+    return as_engine(client).collection_names()
+
+
 def _only_collection(client, label: str) -> str:
     """With neither --corpus nor --collection: the one collection of this encoder, if there is exactly one."""
-    names = sorted(c.name for c in client.get_collections().collections if c.name.endswith(f"-{label}"))
+    names = [name for name in _collection_names(client) if name.endswith(f"-{label}")]
     if len(names) == 1:
         return names[0]
     if not names:
@@ -396,14 +403,16 @@ def collections(where: Any) -> None:
     """List the collections of a Qdrant store with their encoder and size."""
     def body():
         from laser_rag import store
+        from laser_rag.store.engine import as_engine
 
-        client = where.connect()
-        for item in sorted(client.get_collections().collections, key=lambda c: c.name):
-            info = store.recorded(client, item.name) or {}
+        engine = as_engine(where.connect())
+        for name in engine.collection_names():
+            info = store.recorded(engine, name) or {}
             sparse = info.get("sparse") or {}
             hybrid = ("\thybrid" if sparse.get("complete", True) else "\thybrid (upgrade unfinished)") if sparse else ""
-            typer.echo(f"{item.name}\t{client.count(item.name).count} points\tencoder "
-                       f"{info.get('encoder', '(not laser_rag)')}\t{info.get('fingerprint', '')}{hybrid}")
+            legacy = "\tlocal mode: run `laser-rag migrate`" if _in_local_mode(engine, name) else ""
+            typer.echo(f"{name}\t{engine.count(name)} points\tencoder "
+                       f"{info.get('encoder', '(not laser_rag)')}\t{info.get('fingerprint', '')}{hybrid}{legacy}")
 
     run_command(body)
 
@@ -436,18 +445,52 @@ def upgrade_hybrid(
     run_command(body)
 
 
+def _in_local_mode(engine, name: str) -> bool:
+    from laser_rag.store.embedded import EmbeddedEngine
+
+    return isinstance(engine, EmbeddedEngine) and engine.in_local_mode(name)
+
+
 def _corpus_collections(client, corpus: str) -> list[str]:
     """The laser_rag collections of a corpus: those named ``<corpus>-<the encoder label they record>``."""
     from laser_rag import store
 
     names = []
-    for item in sorted(client.get_collections().collections, key=lambda c: c.name):
-        info = store.recorded(client, item.name) or {}
-        if info and item.name == store.collection_name(corpus, info.get("encoder", "")):
-            names.append(item.name)
+    for name in _collection_names(client):
+        info = store.recorded(client, name) or {}
+        if info and name == store.collection_name(corpus, info.get("encoder", "")):
+            names.append(name)
     if not names:
         raise CollectionNotFoundError(f"no laser_rag collection of the corpus {corpus!r} in this Qdrant store")
     return names
+
+
+@app.command()
+def migrate(
+    qdrant_path: Annotated[Optional[Path], typer.Option("--qdrant-path", help="The embedded Qdrant folder (default: "
+                                                        "the user data dir, or $LASER_RAG_QDRANT_PATH).")] = None,
+    collection: Annotated[Optional[list[str]], typer.Option("--collection", help="A collection to migrate "
+                                                            "(repeatable; default: all).")] = None,
+    to_url: Annotated[Optional[str], typer.Option("--to-url", help="Copy the embedded collections to this Qdrant "
+                                                  "server or cluster instead.")] = None,
+    api_key: Annotated[Optional[str], typer.Option("--api-key", envvar="QDRANT_API_KEY", help="The server's API "
+                                                   "key.")] = None,
+    grpc: Annotated[bool, typer.Option("--grpc", help="Talk to the server over gRPC (port 6334).")] = False,
+) -> None:
+    """Move a folder's qdrant-client local-mode collections to its Qdrant Edge store (the embedded default), or copy
+    its embedded collections to a Qdrant server (--to-url). No re-encoding; safe to interrupt and run again; counts
+    and a sample of vectors are checked at the end."""
+    def body():
+        from laser_rag.store.migrate import describe
+        from laser_rag.store.migrate import migrate as run
+
+        for report in run(qdrant_path, collections=collection, to_url=to_url, api_key=api_key, prefer_grpc=grpc,
+                          progress=True):
+            typer.echo(describe(report))
+        if to_url:
+            typer.echo(f"the embedded copies are kept: pass --qdrant-url {to_url} to use the server's")
+
+    run_command(body)
 
 
 def _print_hits(hits, snippet: int = 160) -> None:

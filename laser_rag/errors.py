@@ -92,6 +92,11 @@ class HybridNotEnabledError(StoreError, ValueError):
         )
 
 
+class MigrationError(StoreError):
+    """``laser-rag migrate`` copied a collection but the copy does not match its source (point counts, or a sampled
+    point's vectors or payload); the source is left as it was. The message names what differs."""
+
+
 # --------------------------------------------------------------------------------------------------- training
 
 

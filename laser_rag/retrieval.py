@@ -16,7 +16,7 @@ upgraded with ``laser-rag upgrade-hybrid``), else `HybridNotEnabledError`.
 
 Example::
 
-    client = store.connect()                                     # embedded Qdrant
+    client = store.connect()                                     # embedded Qdrant (Edge)
     retriever = open_retriever("laser", "pydoc", client=client, create=True)
     retriever.index(pydoc_corpus())                              # once; resumes if interrupted
     result = retriever.retrieve("how do I catch two exceptions at once?", k=5)
@@ -303,8 +303,8 @@ def open_retriever(mode: RetrievalMode | str = RetrievalMode.LASER, corpus: str 
                    collection_options: _store.CollectionOptions | None = None) -> Retriever:
     """A `Retriever` for the preset ``mode`` on the collection ``<corpus>-<encoder label>`` (or ``collection``).
 
-    ``encoder`` overrides the preset's encoder (see `encoder_for`); ``client`` is a Qdrant client (default: one
-    `laser_rag.store.connect()`). ``llm`` (anything `laser_rag.llm.as_llm` accepts, or a ready `QueryRewriter`)
+    ``encoder`` overrides the preset's encoder (see `encoder_for`); ``client`` is a Qdrant store (default: one
+    `laser_rag.store.connect()`, the embedded Qdrant Edge store). ``llm`` (anything `laser_rag.llm.as_llm` accepts, or a ready `QueryRewriter`)
     is used by presets that rewrite, ignored by the others (`rewriter_for`). ``create`` makes a missing collection
     (for indexing); otherwise a missing one raises `CollectionNotFoundError`; ``recreate`` drops it first.
     ``options``: top-k, hybrid and fusion (`RetrievalOptions`); with ``hybrid=True`` a collection created now gets

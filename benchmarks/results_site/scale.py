@@ -112,6 +112,30 @@ def _upserts(data: dict[str, Any]) -> list[str]:
             f"load average (1 min) {loads[0][0]:.1f} at the start, {loads[-1][0]:.1f} at the end."]
 
 
+def _equality(data: dict[str, Any]) -> list[str]:
+    searches = list(data["sets"][0]["edge_minus_local"])
+    rows = []
+    for entry in data["sets"]:
+        cells = [f"{entry['set']} ({entry['documents']:,} / {entry['queries']})"]
+        for search in searches:
+            local = entry["ndcg@10"]["local mode"][search]
+            edge = entry["ndcg@10"]["edge (embedded default)"][search]
+            cells.append(f"{local:.4f} / {edge:.4f} ({entry['edge_minus_local'][search]:+.4f}; "
+                         f"{entry['top10_overlap'][search]:.2f})")
+        rows.append(cells + [f"{entry['load_average'][0][0]:.1f}-{entry['load_average'][-1][0]:.1f}"])
+    within = all(entry["within_tolerance"] for entry in data["sets"])
+    verdict = "every set and search within it" if within else "**not** every set within it"
+    return ["## The same rankings on local mode and on Edge (`benchmarks/store_equality.py`)", "",
+            "nDCG@10 of the same vectors in qdrant-client's local mode and in the embedded default (Qdrant Edge), "
+            "local / Edge, and in brackets Edge minus local and the share of top-10 documents both return. "
+            f"Issue 28 allows {data['tolerance']} nDCG@10: {verdict}. Data: {data['data']}.", "",
+            markdown_table(["set (docs / queries)", *searches, "load avg (1 min)"], rows), "",
+            f"Source: `{data['command']}` (under `nice -n {data['nice']}`); encoder `{data['encoder']}` "
+            f"({data['precision']}, dimension {data['dimension']}, {data['torch_threads']} torch threads), vectors "
+            f"stored {data['dtype_stored']}, {data['cpus']} CPUs; qdrant-client {data['qdrant_client']}, "
+            f"qdrant-edge-py {data['qdrant_edge']}."]
+
+
 def scale_page(results: Path, img: Path) -> str:
     parts = ["# The store at scale", "", "Run by hand, one engine and size per process; the decision these figures "
              "support is in [the store at scale](../scale.md)."]
@@ -120,7 +144,8 @@ def scale_page(results: Path, img: Path) -> str:
         engines = load(results, name)
         if engines is not None:
             parts += ["", *_store_engines(engines, title)]
-    for name, render in (("store_upserts.json", _upserts), ("store_quantization.json", _quantization)):
+    for name, render in (("store_equality.json", _equality), ("store_upserts.json", _upserts),
+                         ("store_quantization.json", _quantization)):
         data = load(results, name)
         if data is not None:
             parts += ["", *render(data)]

@@ -1,6 +1,7 @@
 """LangChain adapter: `LaSEREmbeddings` (``Embeddings``), `LaSERSparseEmbeddings` (langchain-qdrant's
 ``SparseEmbeddings``: laser_rag's BM25 sparse vectors) and `LaSERRetriever` (``BaseRetriever`` over a laser_rag
-Qdrant collection, through langchain-qdrant's ``QdrantVectorStore``, dense or hybrid).
+collection, dense or hybrid, on any store: through laser_rag's own `laser_rag.store.VectorCollection` on the
+embedded Qdrant Edge store, through langchain-qdrant's ``QdrantVectorStore`` on a qdrant-client one).
 
 Example::
 
@@ -9,6 +10,8 @@ Example::
 
     embeddings = LaSEREmbeddings()                       # the embedded default, offline
     retriever = LaSERRetriever(client=connect(), collection_name="pydoc-laser-k3", embeddings=embeddings, k=5)
+    # connect(): the embedded Qdrant Edge store; connect(url=...) a server (then `retriever.vectorstore` is
+    # langchain-qdrant's QdrantVectorStore, for MMR and its filters)
     docs = retriever.invoke("how do I open a file?", k=3)   # Documents; metadata has doc_id, title, score
 
     # hybrid (dense + BM25, fused by Qdrant): the collection holds sparse vectors (indexed or upgraded hybrid)
@@ -33,6 +36,8 @@ from laser_rag import store as _store
 from laser_rag.errors import InvalidInputError
 from laser_rag.integrations import resolve_encoder
 from laser_rag.sparse import SPARSE_VECTOR_NAME, SparseEncoder
+from laser_rag.store.collection import qdrant_client_of
+from laser_rag.store.engine import QdrantClientEngine
 
 if TYPE_CHECKING:
     from laser_rag.encoders.base import BaseEncoder
@@ -119,7 +124,12 @@ class LaSERSparseEmbeddings(SparseEmbeddings):
 
 
 class LaSERRetriever(BaseRetriever):
-    """Top-``k`` passages of a laser_rag Qdrant collection for a query, as LangChain Documents.
+    """Top-``k`` passages of a laser_rag collection for a query, as LangChain Documents.
+
+    ``client``: any laser_rag store (`laser_rag.store.connect`). On the embedded Qdrant Edge store (the default, or
+    any engine that is not qdrant-client) it searches through laser_rag's `laser_rag.store.VectorCollection` (the
+    same search as `laser_rag.retrieval.Retriever`); on a qdrant-client store (a server, ``":memory:"``) through
+    langchain-qdrant's ``QdrantVectorStore`` (`vectorstore`), which gives the same ranking.
 
     The collection's recorded encoder fingerprint is checked against ``embeddings`` on construction
     (`CollectionMismatchError`). ``k`` is set here and can be overridden per call: ``invoke(query, k=3)``.
@@ -135,7 +145,8 @@ class LaSERRetriever(BaseRetriever):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    client: Any = Field(description="A qdrant_client.QdrantClient (see laser_rag.store.connect).")
+    client: Any = Field(description="The store (laser_rag.store.connect()): the embedded engine, or a "
+                                    "qdrant_client.QdrantClient.")
     collection_name: str = Field(description="The Qdrant collection, filled by laser_rag or LlamaIndex.")
     embeddings: LaSEREmbeddings = Field(description="Embeds the query; must be the collection's encoder.")
     k: int = Field(default=4, ge=1, description="How many documents to return.")
@@ -143,7 +154,8 @@ class LaSERRetriever(BaseRetriever):
                                           "the collection's BM25 sparse vectors.")
     thoughts: Optional[int] = Field(default=None, ge=1, description="Also put the query's latent steps (the top n "
                                     "tokens of each) in each Document's metadata, as 'thoughts' (dense mode).")
-    _vectorstore: QdrantVectorStore = PrivateAttr()
+    _vectorstore: Optional[QdrantVectorStore] = PrivateAttr(default=None)
+    _retriever: Any = PrivateAttr(default=None)
 
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
@@ -153,9 +165,15 @@ class LaSERRetriever(BaseRetriever):
             raise InvalidInputError(f"thoughts need an encoder with latent thinking steps (LaSER): "
                                     f"{self.embeddings.encoder.label!r} is a single-pass model")
         # after validation, so a CollectionMismatchError is not wrapped into a pydantic ValidationError
+        from laser_rag.retrieval import RetrievalOptions, Retriever
+
         lexical = self.retrieval_mode != RetrievalMode.DENSE
         collection = _store.VectorCollection.open(self.client, self.collection_name, self.embeddings.encoder,
                                                   create=False, hybrid=lexical)
+        if not isinstance(collection.engine, QdrantClientEngine):  # Qdrant Edge: laser_rag's own search
+            self._retriever = Retriever(collection, self.embeddings.encoder, options=RetrievalOptions(
+                k=self.k, hybrid=self.retrieval_mode == RetrievalMode.HYBRID))
+            return
         sparse = dict(sparse_embedding=LaSERSparseEmbeddings(collection.sparse_encoder),
                       sparse_vector_name=SPARSE_VECTOR_NAME) if lexical else {}
         self._vectorstore = QdrantVectorStore(
@@ -171,12 +189,17 @@ class LaSERRetriever(BaseRetriever):
 
     @property
     def vectorstore(self) -> QdrantVectorStore:
-        """The langchain-qdrant vector store underneath (for MMR, filters, ...)."""
+        """The langchain-qdrant vector store underneath (for MMR, filters, ...): on a qdrant-client store only
+        (`StoreError` on the embedded Qdrant Edge store, which langchain-qdrant cannot open)."""
+        if self._vectorstore is None:
+            qdrant_client_of(self.client, self.collection_name)  # raises, saying what works
         return self._vectorstore
 
     def _search(self, query: str, k: Optional[int]) -> list[LCDocument]:
         _checks.text(query, "the query")
         k = self.k if k is None else _checks.positive_int(k, "k")
+        if self._retriever is not None:
+            return self._search_collection(query, k)
         fusion, fetch = None, k
         if self.retrieval_mode == RetrievalMode.HYBRID:
             # langchain-qdrant prefetches as many candidates per side as it returns: ask it for laser_rag's prefetch
@@ -201,6 +224,22 @@ class LaSERRetriever(BaseRetriever):
             doc.id = str(doc.metadata.get("doc_id", doc.metadata.get("_id")))
             documents.append(doc)
         return documents
+
+    def _search_collection(self, query: str, k: int) -> list[LCDocument]:
+        """The search through laser_rag's `VectorCollection` (any engine): dense and hybrid as
+        `laser_rag.retrieval.Retriever` searches, sparse alone with `VectorCollection.search_sparse`."""
+        if self.retrieval_mode == RetrievalMode.SPARSE:
+            collection = self._retriever.collection
+            hits = collection.search_sparse(collection.sparse_encoder.encode_query(query), k)
+            thought = None
+        else:
+            found = self._retriever.retrieve(query, k=k, instruction=self.embeddings.query_instruction,
+                                             thoughts=self.thoughts)
+            hits, thought = found.hits, found.thoughts
+        extra = {"thoughts": thought.as_dict()["steps"]} if thought is not None else {}
+        return [LCDocument(page_content=hit.text, id=hit.id, metadata={
+                    **hit.metadata, "doc_id": hit.id, "title": hit.title, "score": hit.score, **extra})
+                for hit in hits]
 
     def _foreign_points(self, documents: list[LCDocument]) -> dict[str, _store.Hit]:
         """Points written without laser_rag's keys, re-read through `laser_rag.store.Hit.from_point`."""

@@ -1,5 +1,7 @@
-"""LlamaIndex adapter: `LaSEREmbedding` (a ``BaseEmbedding``), `qdrant_vector_store` (LlamaIndex's own
-QdrantVectorStore on a collection that records its encoder) and `to_llama_nodes` (laser_rag documents as nodes).
+"""LlamaIndex adapter: `LaSEREmbedding` (a ``BaseEmbedding``), `LaSERRetriever` (a ``BaseRetriever`` over a
+laser_rag collection on any store, the embedded Qdrant Edge default included), `qdrant_vector_store` (LlamaIndex's
+own QdrantVectorStore on a collection that records its encoder: a qdrant-client store only, a server or
+``":memory:"``) and `to_llama_nodes` (laser_rag documents as nodes).
 
 Example::
 
@@ -9,13 +11,17 @@ Example::
 
     encoder = load_encoder()                                   # the embedded default, offline
     embed_model = LaSEREmbedding.from_encoder(encoder)
-    store = qdrant_vector_store("notes-laser-k3", embed_model)   # embedded Qdrant; fingerprint recorded and checked
+    store = qdrant_vector_store("notes-laser-k3", embed_model, url="http://localhost:6333")  # fingerprint checked
     index = VectorStoreIndex(to_llama_nodes(docs, encoder), embed_model=embed_model,
                              storage_context=StorageContext.from_defaults(vector_store=store))
     nodes = index.as_retriever(similarity_top_k=5).retrieve("how do I ...?")
 
 What LaSER thought about each query: ``LaSERThoughtsRetriever(index.as_retriever(similarity_top_k=5), embed_model)``
 gives the same nodes, each with the query's latent steps in ``node.metadata["thoughts"]`` (hidden from the LLM).
+
+On the embedded store (``laser-rag index`` without ``--qdrant-url``: Qdrant Edge, which LlamaIndex's
+QdrantVectorStore cannot open), retrieve with ``LaSERRetriever("notes-laser-k3", embed_model, similarity_top_k=5)``
+(``hybrid=True``: dense + BM25): nodes as `llama_node` makes them, scored as `laser_rag.retrieval.Retriever` scores.
 
 Hybrid (dense + BM25): ``qdrant_vector_store(name, embed_model, enable_hybrid=True)`` gives LlamaIndex our sparse
 function (`laser_rag.sparse`, the collection's own weights; Qdrant keeps the IDF) and our vector names; query with
@@ -49,6 +55,7 @@ from llama_index.vector_stores.qdrant import QdrantVectorStore
 from laser_rag import _checks
 from laser_rag import store as _store
 from laser_rag.corpus import Document, chunk_documents
+from laser_rag.store.collection import qdrant_client_of
 from laser_rag.store.payload import Hit, is_laser_rag_payload, point_id, point_metadata
 from laser_rag.errors import InvalidInputError, LaserRagError
 from laser_rag.integrations import resolve_encoder
@@ -59,8 +66,8 @@ if TYPE_CHECKING:
     from laser_rag.encoders.base import BaseEncoder
     from laser_rag.thoughts import Thoughts
 
-__all__ = ["LaSEREmbedding", "LaSERQdrantVectorStore", "LaSERThoughtsRetriever", "llama_node", "qdrant_vector_store", "sparse_functions",
-           "to_llama_nodes"]
+__all__ = ["LaSEREmbedding", "LaSERQdrantVectorStore", "LaSERRetriever", "LaSERThoughtsRetriever", "llama_node",
+           "qdrant_vector_store", "sparse_functions", "to_llama_nodes"]
 
 
 class LaSEREmbedding(BaseEmbedding):
@@ -228,21 +235,65 @@ def qdrant_vector_store(
 
     ``enable_hybrid=True``: the collection holds laser_rag's sparse BM25 vectors (created so, or an existing one
     that has them: else `HybridNotEnabledError`), and LlamaIndex's hybrid mode uses them through
-    `sparse_functions` (``sparse_doc_fn``/``sparse_query_fn``, vector name ``"bm25"``)."""
-    if embed_model is None:
-        embed_model = _settings_embed_model()
-    from laser_rag.encoders.base import BaseEncoder
+    `sparse_functions` (``sparse_doc_fn``/``sparse_query_fn``, vector name ``"bm25"``).
 
-    encoder = embed_model.encoder if isinstance(embed_model, LaSEREmbedding) else embed_model
-    if not isinstance(encoder, BaseEncoder):
-        raise TypeError(f"need a LaSEREmbedding or a laser_rag encoder, got {type(embed_model).__name__}")
+    LlamaIndex's QdrantVectorStore needs a qdrant-client store: a server (``url``) or ``client=connect(":memory:")``.
+    The embedded store (no ``url``) raises `StoreError`, which names `LaSERRetriever`, the retriever that works
+    there."""
+    encoder = _encoder_of(embed_model)
     client = client if client is not None else _store.connect(path, url=url, api_key=api_key)
+    qdrant_client_of(client, collection_name)  # StoreError on the embedded store, before anything is created
     collection = _store.VectorCollection.open(client, collection_name, encoder, create=create, hybrid=enable_hybrid)
     if enable_hybrid:
         doc_fn, query_fn = sparse_functions(collection.sparse_encoder)
         kwargs = dict(enable_hybrid=True, sparse_doc_fn=doc_fn, sparse_query_fn=query_fn,
                       sparse_vector_name=SPARSE_VECTOR_NAME, **kwargs)
     return LaSERQdrantVectorStore(collection_name=collection_name, client=client, **kwargs)
+
+
+class LaSERRetriever(BaseRetriever):
+    """The top ``similarity_top_k`` nodes of a laser_rag collection for a query, on any store: the embedded Qdrant
+    Edge default (`laser_rag.store.connect`, ``path``), a server (``url``) or ``client=``. It searches through
+    laser_rag's `laser_rag.store.VectorCollection` as `laser_rag.retrieval.Retriever` does (``hybrid=True``: dense
+    + BM25 fused in the engine; the collection must hold the sparse vectors, else `HybridNotEnabledError`). The
+    collection's encoder fingerprint is checked against ``embed_model`` (a `LaSEREmbedding` or an encoder; default
+    ``Settings.embed_model``) when it opens (`CollectionMismatchError`; `CollectionNotFoundError` when it is
+    missing). Each node is `llama_node` of the hit's document, with the hit's score."""
+
+    def __init__(self, collection_name: str, embed_model: LaSEREmbedding | BaseEncoder | None = None, *,
+                 client: Any = None, path: str | Path | None = None, url: str | None = None,
+                 api_key: str | None = None, similarity_top_k: int = 4, hybrid: bool = False, **kwargs: Any) -> None:
+        from laser_rag.retrieval import RetrievalOptions, Retriever
+
+        encoder = _encoder_of(embed_model)
+        self._instruction = embed_model.query_instruction if isinstance(embed_model, LaSEREmbedding) else None
+        client = client if client is not None else _store.connect(path, url=url, api_key=api_key)
+        collection = _store.VectorCollection.open(client, collection_name, encoder, create=False, hybrid=hybrid)
+        self._retriever = Retriever(collection, encoder, options=RetrievalOptions(k=similarity_top_k, hybrid=hybrid))
+        super().__init__(**kwargs)
+
+    @property
+    def collection(self) -> _store.VectorCollection:
+        return self._retriever.collection
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        result = self._retriever.retrieve(query_bundle.query_str, instruction=self._instruction)
+        return [NodeWithScore(node=llama_node(hit.document()), score=hit.score) for hit in result.hits]
+
+    async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return await asyncio.to_thread(self._retrieve, query_bundle)
+
+
+def _encoder_of(embed_model: LaSEREmbedding | BaseEncoder | None) -> BaseEncoder:
+    """The laser_rag encoder of an embedding model (default ``Settings.embed_model``); `TypeError` for another."""
+    from laser_rag.encoders.base import BaseEncoder
+
+    if embed_model is None:
+        embed_model = _settings_embed_model()
+    encoder = embed_model.encoder if isinstance(embed_model, LaSEREmbedding) else embed_model
+    if not isinstance(encoder, BaseEncoder):
+        raise TypeError(f"need a LaSEREmbedding or a laser_rag encoder, got {type(embed_model).__name__}")
+    return encoder
 
 
 def sparse_functions(encoder: SparseEncoder | None = None):

@@ -1,7 +1,9 @@
 """Qdrant collections that know which encoder filled them (docs/store.md describes the package).
 
-- `connect` gives a qdrant-client client: embedded local mode by default (a folder under the user data dir; one
-  client per folder per process), ``":memory:"``, or a server / cluster with ``url=`` and ``api_key=``
+- `connect` gives the embedded store by default: an `Engine` running Qdrant Edge in ``<folder>/edge`` (a folder
+  under the user data dir; one per folder per process; `laser_rag.store.embedded`), which still reads the folder's
+  qdrant-client local-mode collections until ``laser-rag migrate`` moves them (`laser_rag.store.migrate`); or a
+  qdrant-client client of ``":memory:"`` or of a server / cluster with ``url=`` and ``api_key=``
   (`laser_rag.store.clients`).
 - `VectorCollection.open` records the encoder's label, fingerprint, dimension and precision in the collection's
   metadata when it creates it, and refuses (`CollectionMismatchError`) to open it for another encoder. It talks to
@@ -20,7 +22,7 @@
 
 Example::
 
-    client = connect()                                     # ~/.local/share/laser_rag/qdrant
+    client = connect()                                     # Qdrant Edge in ~/.local/share/laser_rag/qdrant/edge
     collection = VectorCollection.open(client, "pydoc-laser-k3", encoder)
     collection.index(documents, encoder, chunk=True)       # skips what is already there
     hits = collection.search(encoder.encode_queries("how do I use with?"), k=5)

@@ -1,5 +1,7 @@
-"""qdrant-client clients: `connect` (embedded folder, ``":memory:"`` or a server), the one-client-per-folder registry,
-`release`, `close_all` (also at interpreter exit) and the reachability probe of a server."""
+"""Where `connect` connects: the embedded store of a folder (an `laser_rag.store.embedded.EmbeddedEngine`: Qdrant
+Edge, plus the folder's qdrant-client local-mode collections not migrated yet), ``":memory:"`` or a server (a
+qdrant-client client, with a reachability probe); the one-store-per-folder registry, `release` and `close_all` (also
+at interpreter exit)."""
 
 from __future__ import annotations
 
@@ -8,16 +10,20 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
 from qdrant_client import QdrantClient
 
 from laser_rag.errors import QdrantUnavailableError, StoreError
 
+if TYPE_CHECKING:
+    from laser_rag.store.embedded import EmbeddedEngine
+
 #: The location of a private in-memory store.
 MEMORY = ":memory:"
 
-_local_clients: dict[str, QdrantClient] = {}  # folder -> the open client of that folder: closed ones are removed
+_local_stores: dict[str, EmbeddedEngine] = {}  # folder -> the open store of that folder: closed ones are removed
 _registry_lock = threading.Lock()
 
 
@@ -33,59 +39,72 @@ def connect(
     api_key: str | None = None,
     timeout: float = 5.0,
     prefer_grpc: bool = False,
-) -> QdrantClient:
-    """A Qdrant client.
+) -> QdrantClient | EmbeddedEngine:
+    """A Qdrant store.
 
-    - ``url`` (and ``api_key``): a Qdrant server or cluster. Reachability is checked at once: an unreachable
-      server raises `QdrantUnavailableError` within about ``timeout`` seconds instead of hanging later.
-    - ``path="\\:memory:"``: a new, private in-memory store (tests, evaluation).
-    - otherwise the embedded store in ``path`` (default `default_qdrant_path`). One client per folder per process:
-      calling again returns the same client (qdrant-client allows one per folder); `release` closes it.
+    - ``url`` (and ``api_key``): a qdrant-client client of a Qdrant server or cluster. Reachability is checked at
+      once: an unreachable server raises `QdrantUnavailableError` within about ``timeout`` seconds instead of
+      hanging later.
+    - ``path="\\:memory:"``: a qdrant-client client of a new, private in-memory store (tests, evaluation).
+    - otherwise the embedded store of the folder ``path`` (default `default_qdrant_path`): an `Engine` running Qdrant
+      Edge in ``<path>/edge`` (`laser_rag.store.embedded.EmbeddedEngine`; a collection the folder still holds in
+      qdrant-client's local mode is used there until ``laser-rag migrate`` moves it). One store per folder per
+      process: calling again returns the same one; `release` closes it. A folder another process has open raises
+      `QdrantUnavailableError`.
     """
     if url:
         return _remote_client(url, api_key, timeout, prefer_grpc)
     if str(path) == MEMORY:
         return QdrantClient(location=MEMORY)
+    from laser_rag.store.embedded import EmbeddedEngine  # it imports the engines, which import this module
+
     key = _folder_key(path)
     with _registry_lock:
-        client = _local_clients.get(key)
-        if client is not None and _still_open(client):
-            return client
+        opened = _local_stores.get(key)
+        if opened is not None and not opened.closed:
+            return opened
         try:
             Path(key).mkdir(parents=True, exist_ok=True)
         except OSError as exc:  # a file there, or a folder this user cannot write
             raise StoreError(f"cannot use {key} as an embedded Qdrant folder ({exc.strerror}); pass another "
                              "--qdrant-path") from exc
-        try:
-            client = QdrantClient(path=key)
-        except RuntimeError as exc:
-            if "already accessed" not in str(exc):
-                raise
-            raise QdrantUnavailableError(
-                f"the local Qdrant store {key} is in use by another process (one process at a time can open an "
-                "embedded store). Close the other process, use another --qdrant-path, or share one store through "
-                "a Qdrant server (--qdrant-url)."
-            ) from exc
-        _local_clients[key] = client
-        return client
+        opened = _local_stores[key] = EmbeddedEngine(key)
+        return opened
+
+
+def local_mode_client(folder: str | Path) -> QdrantClient:
+    """A qdrant-client local-mode client on ``folder`` (Python, every query a scan): what the embedded store was
+    before Qdrant Edge, still read by `laser_rag.store.embedded.EmbeddedEngine` and ``laser-rag migrate``, and
+    measured by the benchmarks. `QdrantUnavailableError` when another process has it open."""
+    try:
+        return QdrantClient(path=str(folder))
+    except RuntimeError as exc:
+        if "already accessed" not in str(exc):
+            raise
+        raise QdrantUnavailableError(
+            f"the local Qdrant store {folder} is in use by another process (one process at a time can open an "
+            "embedded store). Close the other process, use another --qdrant-path, or share one store through "
+            "a Qdrant server (--qdrant-url)."
+        ) from exc
 
 
 def release(path: str | Path | None = None) -> None:
-    """Close the registry's client for a local folder (e.g. so another process can open it)."""
+    """Close the registry's store of a local folder (e.g. so another process can open it)."""
     with _registry_lock:
-        client = _local_clients.pop(_folder_key(path), None)
-    if client is not None:
-        client.close()
+        opened = _local_stores.pop(_folder_key(path), None)
+    if opened is not None:
+        opened.close()
 
 
 def close_all() -> None:
-    """Close every local client `connect` opened. Runs at interpreter exit too: a local client left to the garbage
+    """Close every embedded store `connect` opened. Runs at interpreter exit too: Qdrant Edge builds the index of
+    what was written since its last build when it closes, and a qdrant-client local client left to the garbage
     collector would close itself while Python is tearing its modules down, and print a traceback."""
     with _registry_lock:
-        clients = list(_local_clients.values())
-        _local_clients.clear()
-    for client in clients:
-        client.close()
+        stores = list(_local_stores.values())
+        _local_stores.clear()
+    for opened in stores:
+        opened.close()
 
 
 atexit.register(close_all)
@@ -103,16 +122,6 @@ def _folder_key(path: str | Path | None) -> str:
     """The registry's key of a local folder: its resolved path (default `default_qdrant_path`)."""
     folder = Path(path).expanduser() if path is not None else default_qdrant_path()
     return str(folder.resolve())
-
-
-def _still_open(client: QdrantClient) -> bool:
-    """False when someone closed the registry's client behind its back (``client.close()``): asked through the
-    public API, since a closed local client refuses every call."""
-    try:
-        client.get_collections()
-    except RuntimeError:
-        return False
-    return True
 
 
 def _remote_client(url: str, api_key: str | None, timeout: float, prefer_grpc: bool) -> QdrantClient:

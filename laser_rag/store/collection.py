@@ -49,6 +49,20 @@ def recorded(store: QdrantClient | Engine, name: str) -> dict[str, Any] | None:
     return as_engine(store).metadata(name).get(METADATA_KEY)
 
 
+def qdrant_client_of(store: QdrantClient | Engine, name: str) -> QdrantClient:
+    """The qdrant-client client of a store, for langchain-qdrant's and LlamaIndex's Qdrant vector stores, which need
+    one; `StoreError` naming what works instead on another engine (the embedded Qdrant Edge store)."""
+    engine = as_engine(store)
+    if not isinstance(engine, QdrantClientEngine):
+        raise StoreError(f"collection {name!r} is on the {engine.kind!r} engine (the embedded store), which has no "
+                         "qdrant-client client: langchain-qdrant's QdrantVectorStore and LlamaIndex's "
+                         "QdrantVectorStore need a Qdrant server (connect(url=...)) or connect(':memory:'). On the "
+                         "embedded store, retrieve with laser_rag's own retrievers "
+                         "(laser_rag.integrations.langchain.LaSERRetriever, "
+                         "laser_rag.integrations.llama_index.LaSERRetriever) and index with laser-rag index")
+    return engine.client
+
+
 def collection_name(corpus: str, label: str) -> str:
     """``<corpus>-<encoder label>``, lower case, characters Qdrant and file systems accept."""
     def clean(text: str) -> str:
@@ -90,12 +104,8 @@ class VectorCollection:
     @property
     def client(self) -> QdrantClient:
         """The qdrant-client client underneath, for tools that take one (langchain-qdrant, LlamaIndex's
-        QdrantVectorStore). `StoreError` on an engine that is not qdrant-client."""
-        if not isinstance(self.engine, QdrantClientEngine):
-            raise StoreError(f"collection {self.name!r} is on a {self.engine.kind!r} engine, which has no "
-                             "qdrant-client client; the LangChain and LlamaIndex adapters need a store from "
-                             "laser_rag.store.connect()")
-        return self.engine.client
+        QdrantVectorStore). `StoreError` on an engine that is not qdrant-client (`qdrant_client_of`)."""
+        return qdrant_client_of(self.engine, self.name)
 
     @property
     def fingerprint(self) -> str:

@@ -13,6 +13,10 @@ sparse vectors with IDF, fusion) inside this process, instead of qdrant-client's
   indexes the segments larger than the indexing threshold and merges small ones) on the first query after at least
   ``EdgeIndexConfig.optimize_after`` points were written since the last run, and on `EdgeEngine.close` after any
   write. Points written since still answer queries (searched exactly in the appendable segment).
+- Free space: Edge memory-maps its files, and a write into a full disk kills the process (SIGBUS) instead of
+  raising. So the engine refuses every write and index build (`StoreError`, nothing written) while less than
+  ``min_free_mb`` (`MIN_FREE_MB`) is free under its folder; a query that would build the index then searches
+  without building it.
 - Queries: ``query_hybrid`` prefetches the dense and the sparse candidates and fuses them with Qdrant's RRF or
   DBSF, as ``QdrantClient.query_points(prefetch=..., query=FusionQuery(...))`` does. Filters are
   ``qdrant_client.models.Filter``s, converted (payload matches, ranges, ids, empty/null, nested).
@@ -29,6 +33,7 @@ Example::
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 import threading
@@ -49,7 +54,12 @@ from laser_rag.sparse import SPARSE_VECTOR_NAME
 from laser_rag._store_options import INT8_QUANTILE, CollectionOptions
 from laser_rag.store.engine import CollectionSpec, Engine, PointRecord, PointWrite
 
-__all__ = ["EdgeEngine", "EdgeIndexConfig"]
+__all__ = ["MIN_FREE_MB", "EdgeEngine", "EdgeIndexConfig"]
+
+logger = logging.getLogger(__name__)
+
+#: Below this many MB free under its folder, an `EdgeEngine` refuses to write (see the module docstring).
+MIN_FREE_MB = 64
 
 #: Version of ``collection.json``.
 _FORMAT = 1
@@ -129,14 +139,17 @@ class EdgeEngine(Engine):
     """Collections of one folder, each a Qdrant Edge shard in this process (see the module docstring).
 
     Holds the folder's lock from construction to `close` (also a context manager). Raises
-    `QdrantUnavailableError` when another process (or another engine) has the folder open.
+    `QdrantUnavailableError` when another process (or another engine) has the folder open. ``min_free_mb``: the
+    free space under the folder below which it refuses to write (`StoreError`).
     """
 
     kind: ClassVar[str] = "edge"
 
-    def __init__(self, path: str | Path, config: EdgeIndexConfig | None = None) -> None:
+    def __init__(self, path: str | Path, config: EdgeIndexConfig | None = None, *,
+                 min_free_mb: int = MIN_FREE_MB) -> None:
         self.path = Path(path).expanduser().resolve()
         self.config = config or EdgeIndexConfig()
+        self.min_free_mb = min_free_mb
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock = FileLock(str(self.path / _LOCK_FILE), timeout=0)
         try:
@@ -160,6 +173,11 @@ class EdgeEngine(Engine):
     def __repr__(self) -> str:
         return f"EdgeEngine({str(self.path)!r}, {self.config})"
 
+    @property
+    def closed(self) -> bool:
+        """Whether `close` ran (the folder's lock is released; open a new engine to use it again)."""
+        return self._closed
+
     # -------------------------------------------------------------- collections
     def collection_names(self) -> list[str]:
         self._check_open()
@@ -176,6 +194,7 @@ class EdgeEngine(Engine):
         if spec.dimension < 1:
             raise ValueError(f"dimension must be >= 1, got {spec.dimension}")
         config = self.config.shard_config(spec)  # StoreError for server-only options, before any file
+        self._check_room(f"create the collection {name!r}")
         folder = self._folder(name)
         shutil.rmtree(folder, ignore_errors=True)  # what a create that crashed before its spec file left
         shard = edge.EdgeShard.create(str(folder / _SHARD_DIR), config)
@@ -228,6 +247,7 @@ class EdgeEngine(Engine):
     def upsert(self, name: str, points: Sequence[PointWrite]) -> None:
         """Write points (a point with an existing id replaces it); durable (in the write-ahead log) on return."""
         opened = self._shard(name)
+        self._check_room(f"write {len(points)} points to {name!r}")
         sparse = opened.described.get("sparse", False)
         for start in range(0, len(points), _WRITE_BATCH):
             batch = _edge_points(name, points[start:start + _WRITE_BATCH], sparse)
@@ -239,6 +259,7 @@ class EdgeEngine(Engine):
         opened = self._shard(name)
         if opened.described.get("sparse"):
             return
+        self._check_room(f"add the sparse vector to {name!r}")
         self._update(name, opened, edge.UpdateOperation.create_sparse_vector(SPARSE_VECTOR_NAME,
                                                                              modifier=edge.Modifier.Idf))
         opened.shard.flush()
@@ -250,6 +271,7 @@ class EdgeEngine(Engine):
         opened = self._shard(name)
         if not opened.described.get("sparse"):
             raise StoreError(f"collection {name!r} has no sparse vector {SPARSE_VECTOR_NAME!r}: add_sparse first")
+        self._check_room(f"write {len(vectors)} sparse vectors to {name!r}")
         updates = [edge.PointVectors(point, {SPARSE_VECTOR_NAME: _edge_sparse(vector)})
                    for point, vector in vectors if vector.indices]
         for start in range(0, len(updates), _WRITE_BATCH):
@@ -306,6 +328,20 @@ class EdgeEngine(Engine):
                 found[str(record.id)] = list(vector[""] if isinstance(vector, dict) else vector)
         return found
 
+    def read_points(self, name: str, ids: Sequence[str]) -> list[PointWrite]:
+        shard = self._shard(name).shard
+        written: list[PointWrite] = []
+        ids = list(ids)
+        for start in range(0, len(ids), _LOOKUP_BATCH):
+            for record in shard.retrieve(ids[start:start + _LOOKUP_BATCH], with_payload=True, with_vector=True):
+                vector = record.vector if isinstance(record.vector, dict) else {"": record.vector}
+                lexical = vector.get(SPARSE_VECTOR_NAME)
+                sparse = None if lexical is None else models.SparseVector(indices=list(lexical.indices),
+                                                                          values=list(lexical.values))
+                written.append(PointWrite(id=str(record.id), dense=list(vector[""]), payload=dict(record.payload or {}),
+                                          sparse=sparse))
+        return written
+
     def build_index(self, name: str, *, timeout: float | None = None, progress: bool = False) -> None:
         """Build the HNSW index (and the quantized vectors) of what was written since the last optimisation now,
         blocking (``timeout`` does not apply: Edge's build cannot be interrupted), with a one-line progress bar
@@ -314,6 +350,7 @@ class EdgeEngine(Engine):
         with opened.lock:
             if not opened.pending:
                 return
+            self._check_room(f"build the index of {name!r}")
             with tqdm(total=opened.pending, desc=f"building the index of {name}", unit="point",
                       disable=not progress) as bar:
                 opened.shard.optimize()
@@ -328,7 +365,7 @@ class EdgeEngine(Engine):
             opened, self._open = list(self._open.values()), {}
         try:
             for collection in opened:
-                if collection.pending:
+                if collection.pending and self._has_room("build the index before closing"):
                     collection.shard.optimize()
                 collection.shard.close()
         finally:
@@ -339,6 +376,24 @@ class EdgeEngine(Engine):
     def _check_open(self) -> None:
         if self._closed:
             raise StoreError(f"the Qdrant Edge store {self.path} was closed: open a new EdgeEngine")
+
+    def _check_room(self, doing: str) -> None:
+        """`StoreError` when less than ``min_free_mb`` is free under the folder (see the module docstring)."""
+        free = shutil.disk_usage(self.path).free
+        if free < self.min_free_mb * 2**20:
+            raise StoreError(f"refusing to {doing}: the disk under {self.path} is (nearly) full, {free / 2**20:.0f} MB "
+                             f"free, and Qdrant Edge needs {self.min_free_mb} MB (it memory-maps its files: a write "
+                             "into a full disk would kill the process). Free space and run the same command again; "
+                             "what was stored is kept")
+
+    def _has_room(self, doing: str) -> bool:
+        """Whether an index build may run now: False (and a warning) when `_check_room` would refuse it."""
+        try:
+            self._check_room(doing)
+        except StoreError as exc:
+            logger.warning("%s; the collection is searched without its index meanwhile", exc)
+            return False
+        return True
 
     def _folder(self, name: str) -> Path:
         if not _NAME.match(name) or name in (".", ".."):
@@ -391,7 +446,7 @@ class EdgeEngine(Engine):
 
     def _query(self, name: str, request: edge.QueryRequest) -> list[PointRecord]:
         opened = self._shard(name)
-        if opened.pending >= self.config.optimize_after:
+        if opened.pending >= self.config.optimize_after and self._has_room(f"build the index of {name!r}"):
             with opened.lock:
                 if opened.pending >= self.config.optimize_after:
                     opened.shard.optimize()

@@ -160,6 +160,12 @@ class Engine(ABC):
         progress bar; ``timeout``: seconds to wait where the engine builds it elsewhere). This default has no
         index to build."""
 
+    def read_points(self, name: str, ids: Sequence[str]) -> list[PointWrite]:
+        """The stored points among ``ids`` as they would be written again: dense vector (as stored: normalised),
+        payload, sparse vector (``laser-rag migrate`` copies them with it). This default raises `StoreError`."""
+        raise StoreError(f"the {self.kind!r} engine cannot read its points back with their vectors (laser-rag "
+                         "migrate needs it)")
+
 
 class QdrantClientEngine(Engine):
     """An `Engine` on a qdrant-client `QdrantClient` (from `laser_rag.store.connect`): ``kind`` is ``"memory"``,
@@ -293,6 +299,18 @@ class QdrantClientEngine(Engine):
             points = self.client.retrieve(name, ids=list(ids), with_payload=False, with_vectors=True)
         return {str(point.id): list(point.vector[""] if isinstance(point.vector, dict) else point.vector)
                 for point in points}
+
+    def read_points(self, name: str, ids: Sequence[str]) -> list[PointWrite]:
+        written: list[PointWrite] = []
+        with self._collection(name):
+            for start in range(0, len(ids), _LOOKUP_BATCH):
+                for point in self.client.retrieve(name, ids=list(ids[start:start + _LOOKUP_BATCH]),
+                                                  with_payload=True, with_vectors=True):
+                    vector = point.vector if isinstance(point.vector, dict) else {"": point.vector}
+                    sparse = vector.get(SPARSE_VECTOR_NAME)
+                    written.append(PointWrite(id=str(point.id), dense=list(vector[""]), payload=point.payload or {},
+                                              sparse=sparse if sparse is not None and sparse.indices else None))
+        return written
 
     def add_sparse(self, name: str) -> None:
         config = models.SparseVectorNameConfig(sparse=models.SparseVectorConfig(modifier=models.Modifier.IDF))

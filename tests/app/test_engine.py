@@ -74,7 +74,7 @@ def test_corpora_are_indexed_lazily_chunked_with_progress_and_rebuilt_for_a_new_
     corpus = engine.corpus("pydoc-64")
     assert len(engine.passages(corpus, tiny_laser)) > 64 == len(engine.passages(corpus, engine.encoder("basic")))
     laser_collection = store.collection_name("pydoc-64", tiny_laser.label)
-    assert engine.client.count(laser_collection).count == len(engine.passages(corpus, tiny_laser))
+    assert engine.client.count(laser_collection) == len(engine.passages(corpus, tiny_laser))
 
     store.close_all()
     retrained = make_engine(data_dir, tiny_laser.with_config(pooling="last"))  # same names, other vectors
@@ -87,7 +87,7 @@ def test_corpora_are_indexed_lazily_chunked_with_progress_and_rebuilt_for_a_new_
 def test_a_bad_file_gets_a_message_and_changes_nothing(tmp_path, data_dir, make_engine, notes_file):
     engine = make_engine(data_dir)
     good = engine.add_upload(notes_file(tmp_path))
-    before = sorted(c.name for c in engine.client.get_collections().collections)
+    before = engine.client.collection_names()
     bad = tmp_path / "broken.jsonl"
     bad.write_text('{"text": "fine"}\n{"text": "no closing brace"\n', encoding="utf-8")
     with pytest.raises(CorpusError, match=r"broken.jsonl, line 2: invalid JSON") as raised:
@@ -101,7 +101,7 @@ def test_a_bad_file_gets_a_message_and_changes_nothing(tmp_path, data_dir, make_
     empty.write_text("  \n")
     with pytest.raises(CorpusError, match="empty"):
         engine.add_upload(empty)
-    assert sorted(c.name for c in engine.client.get_collections().collections) == before
+    assert engine.client.collection_names() == before
     assert [c.key for c in engine.uploads.corpora()] == [good.key]
     assert len(list((data_dir / "uploads").iterdir())) == 2  # the good file's folder and the manifest
 
@@ -156,9 +156,10 @@ def test_a_collection_indexed_before_hybrid_is_upgraded_in_place(tmp_path, data_
     old = open_retriever("basic", corpus=corpus.key, encoder=basic, client=engine.client, create=True)
     old.index(engine.passages(corpus, basic))  # as the app did before it went hybrid
     assert not old.collection.hybrid and documents
-    before = {p.id: p.vector for p in engine.client.scroll(old.collection.name, limit=100, with_vectors=True)[0]}
+    ids = [p.id for p in engine.client.scroll(old.collection.name, limit=100)[0]]
+    before = engine.client.vectors(old.collection.name, ids)
     engine._index(corpus, None)
-    after = {p.id: p.vector[""] for p in engine.client.scroll(old.collection.name, limit=100, with_vectors=True)[0]}
+    after = engine.client.vectors(old.collection.name, ids)
     assert store.VectorCollection.open_existing(engine.client, old.collection.name).hybrid
     assert before == after  # no dense vector re-encoded
 
@@ -168,7 +169,7 @@ def test_without_its_checkpoint_the_latentrag_column_says_so_and_the_others_answ
     engine = make_engine(data_dir, checkpoint=tmp_path / "missing")
     corpus = engine.add_upload(notes_file(tmp_path))
     name = store.collection_name(corpus.key, engine.encoder("latentrag").label)
-    assert engine.client.count(name).count == len(engine.passages(corpus, engine.encoder("latentrag")))
+    assert engine.client.count(name) == len(engine.passages(corpus, engine.encoder("latentrag")))
     results = {mode: engine.answer(mode, "assert statement", corpus.key, top_k=2) for mode in MODES}
     latent = results.pop(RetrievalMode.LATENTRAG)
     assert latent.error.startswith("LatentRAG checkpoint not found (missing): train one with "
@@ -190,7 +191,7 @@ def test_latentrag_mode_answers_with_the_agent_over_the_minilm_collection(
     engine = make_engine(data_dir, latentrag=minilm, checkpoint=latentrag_checkpoint)
     corpus = engine.add_upload(tiny)
     name = store.collection_name(corpus.key, minilm.label)
-    assert engine.client.count(name).count == len(facts)
+    assert engine.client.count(name) == len(facts)
     result = engine.answer("latentrag", "What does the assert statement do?", corpus.key, top_k=1, steps=5,
                            hybrid=True, decode=True)
     assert result.error is None, result.error

@@ -262,7 +262,7 @@ def test_killed_process_then_restart_resumes(minilm, docs, tmp_path):
     after = run_python(f"""
         from laser_rag.store import connect
         c = connect({str(folder)!r})
-        print(c.count('pydoc').count, c.get_collection('pydoc').config.metadata['laser_rag']['fingerprint'])
+        print(c.count('pydoc'), c.metadata('pydoc')['laser_rag']['fingerprint'])
     """, timeout=120)
     assert after.stdout.split() == ["12", minilm.fingerprint], after.stderr[-2000:]
 
@@ -278,7 +278,7 @@ def test_local_folder_client_is_shared_and_persists(minilm, docs, tmp_path):
     assert VectorCollection.open(reopened, "c", minilm, create=False).count() == 3
     reopened.close()  # closed behind the registry's back: the next connect opens a fresh client
     fresh = connect(folder)
-    assert fresh is not reopened and fresh.count("c").count == 3
+    assert fresh is not reopened and fresh.count("c") == 3
     release(folder)
 
 

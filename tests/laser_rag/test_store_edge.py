@@ -321,3 +321,21 @@ def test_a_writer_killed_mid_upsert_loses_no_acknowledged_point(tmp_path, passag
         assert engine.existing_ids("docs", ids) == set(ids)
         assert engine.count("docs") >= acknowledged
         assert len(engine.query_dense("docs", passages[0].dense, 5)) == 5
+
+
+def test_writes_are_refused_when_the_disk_is_nearly_full(tmp_path, passages):
+    """Edge memory-maps its files: a write into a full disk would kill the process (SIGBUS). Below its free-space
+    threshold the engine refuses every write with a clear StoreError, and what was stored stays readable."""
+    with EdgeEngine(tmp_path / "edge") as roomy:
+        roomy.create("c", CollectionSpec(dimension=576, sparse=True, metadata=METADATA))
+        roomy.upsert("c", passages[:4])
+    enormous = 2**40  # MB: more than any disk has free
+    with EdgeEngine(tmp_path / "edge", min_free_mb=enormous) as full:
+        with pytest.raises(StoreError, match=r"refusing to write 2 points to 'c'.*\(nearly\) full"):
+            full.upsert("c", passages[4:6])
+        with pytest.raises(StoreError, match="refusing to create"):
+            full.create("d", CollectionSpec(dimension=576, sparse=False, metadata={}))
+        with pytest.raises(StoreError, match="refusing to write 1 sparse vectors"):
+            full.set_sparse("c", [(passages[0].id, passages[0].sparse)])
+        assert full.count("c") == 4 and not full.exists("d")
+        assert full.query_dense("c", passages[0].dense, k=1)[0].id == passages[0].id  # reads still answer

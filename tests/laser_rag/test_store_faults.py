@@ -30,7 +30,7 @@ def _documents(count: int) -> list[Document]:
 
 
 def _stored_ids(retriever) -> list[str]:
-    points, _ = retriever.collection.client.scroll(retriever.collection.name, limit=10_000, with_payload=True)
+    points, _ = retriever.collection.engine.scroll(retriever.collection.name, limit=10_000)
     return sorted(point.payload["metadata"]["doc_id"] for point in points)
 
 
@@ -68,7 +68,7 @@ def test_a_write_refused_midway_then_a_rerun(minilm, tmp_path, monkeypatch):
     retriever = open_retriever("basic", "disk", client=client, encoder=minilm, create=True)
     documents = _documents(12)
     calls = {"n": 0}
-    upsert = client.upsert
+    upsert = client.edge.upsert  # the embedded store's Qdrant Edge engine
 
     def failing_upsert(*args, **kwargs):
         calls["n"] += 1
@@ -76,7 +76,7 @@ def test_a_write_refused_midway_then_a_rerun(minilm, tmp_path, monkeypatch):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return upsert(*args, **kwargs)
 
-    monkeypatch.setattr(client, "upsert", failing_upsert)
+    monkeypatch.setattr(client.edge, "upsert", failing_upsert)
     with pytest.raises(StoreError, match="No space left on device.*run the same index again"):
         retriever.index(documents, batch_size=4)
     assert _stored_ids(retriever) == sorted(doc.id for doc in documents[:4])  # the first batch is kept
@@ -100,14 +100,16 @@ def small_tmpfs(tmp_path):
 
 
 def test_a_full_disk_then_a_rerun_with_room(minilm, small_tmpfs):
+    """Qdrant Edge memory-maps its files (a write into a full disk would kill the process with SIGBUS): below
+    `MIN_FREE_MB` free it refuses to write, with a clear error, and the rerun with room stores everything."""
     path = small_tmpfs / "qdrant"
     documents = _documents(120)
-    retriever = open_retriever("basic", "full", client=_store.connect(path), encoder=minilm, create=True)
     with pytest.raises(StoreError, match="full"):
-        retriever.index(documents, batch_size=30)
+        open_retriever("basic", "full", client=_store.connect(path), encoder=minilm, create=True).index(
+            documents, batch_size=30)
     _store.release(path)
-    assert subprocess.run(["mount", "-o", "remount,size=64m", str(small_tmpfs)]).returncode == 0
-    retriever = open_retriever("basic", "full", client=_store.connect(path), encoder=minilm)
+    assert subprocess.run(["mount", "-o", "remount,size=512m", str(small_tmpfs)]).returncode == 0
+    retriever = open_retriever("basic", "full", client=_store.connect(path), encoder=minilm, create=True)
     retriever.index(documents, batch_size=30)
     assert _stored_ids(retriever) == sorted(doc.id for doc in documents)
     _store.release(Path(path))

@@ -12,7 +12,7 @@ from langchain_tests.unit_tests import EmbeddingsUnitTests  # noqa: E402
 
 from laser_rag.errors import CollectionMismatchError, CollectionNotFoundError  # noqa: E402
 from laser_rag.integrations.langchain import LaSEREmbeddings, LaSERRetriever  # noqa: E402
-from laser_rag.store import VectorCollection, connect  # noqa: E402
+from laser_rag.store import VectorCollection, connect, release  # noqa: E402
 
 QUERY = "What does the await expression do?"
 _shared: dict = {}  # the session's encoder and a filled collection, for the suites' parameter properties
@@ -47,18 +47,42 @@ class TestLaSEREmbeddingsIntegration(EmbeddingsIntegrationTests):
         return {"encoder": _shared["encoder"]}
 
 
-class TestLaSERRetrieverStandard(RetrieversIntegrationTests):
+@pytest.fixture(scope="module", autouse=True)
+def edge_collection(encoder, short_passages, laser_vectors, tmp_path_factory):
+    """The same collection on the embedded default (Qdrant Edge: laser_rag's own search, no langchain-qdrant)."""
+    folder = tmp_path_factory.mktemp("edge")
+    client = connect(folder)
+    collection = VectorCollection.open(client, "pydoc-laser", encoder)
+    collection.upsert(short_passages, laser_vectors)
+    _shared.update(edge=client)
+    yield collection
+    release(folder)
+
+
+class _RetrieverSuite(RetrieversIntegrationTests):
+    """langchain-tests' standard retriever suite on the store named by ``store`` (a key of ``_shared``)."""
+
+    store = "client"
+
     @property
     def retriever_constructor(self):
         return LaSERRetriever
 
     @property
     def retriever_constructor_params(self):
-        return {"client": _shared["client"], "collection_name": "pydoc-laser", "embeddings": _shared["embeddings"]}
+        return {"client": _shared[self.store], "collection_name": "pydoc-laser", "embeddings": _shared["embeddings"]}
 
     @property
     def retriever_query_example(self):
         return QUERY
+
+
+class TestLaSERRetrieverStandardEdge(_RetrieverSuite):
+    store = "edge"  # the embedded default: laser_rag's own search over Qdrant Edge
+
+
+class TestLaSERRetrieverStandard(_RetrieverSuite):
+    store = "client"  # qdrant-client in memory: langchain-qdrant's QdrantVectorStore
 
 
 def test_embeddings_use_query_and_document_templates(encoder):
@@ -124,6 +148,31 @@ def test_retriever_puts_the_querys_thoughts_in_metadata_when_asked(encoder, lase
                        thoughts=3)
 
 
+async def test_retriever_on_the_embedded_store_matches_the_qdrant_client_path(minilm, edge_collection):
+    """On Qdrant Edge the retriever searches through laser_rag's VectorCollection: the same documents, metadata and
+    scores as the langchain-qdrant path on a qdrant-client store; it has no langchain-qdrant vector store."""
+    from laser_rag.errors import StoreError
+
+    on_edge = LaSERRetriever(client=_shared["edge"], collection_name="pydoc-laser", embeddings=_shared["embeddings"],
+                             k=3)
+    on_client = LaSERRetriever(client=_shared["client"], collection_name="pydoc-laser",
+                               embeddings=_shared["embeddings"], k=3)
+    edge_docs, client_docs = on_edge.invoke(QUERY), on_client.invoke(QUERY)
+    assert [d.id for d in edge_docs] == [d.id for d in client_docs]
+    assert [d.page_content for d in edge_docs] == [d.page_content for d in client_docs]
+    assert [d.metadata["score"] for d in edge_docs] == pytest.approx([d.metadata["score"] for d in client_docs],
+                                                                     abs=1e-5)
+    for ours, theirs in zip(edge_docs, client_docs):
+        assert {k: v for k, v in theirs.metadata.items() if not k.startswith("_") and k != "score"} == \
+            {k: v for k, v in ours.metadata.items() if k != "score"}
+    assert [d.id for d in await on_edge.ainvoke(QUERY, k=2)] == [d.id for d in edge_docs[:2]]
+    with pytest.raises(StoreError, match="LaSERRetriever"):
+        on_edge.vectorstore  # noqa: B018 -- langchain-qdrant cannot open the embedded store
+    with pytest.raises(CollectionMismatchError):
+        LaSERRetriever(client=_shared["edge"], collection_name="pydoc-laser",
+                       embeddings=LaSEREmbeddings.from_encoder(minilm))
+
+
 def test_retriever_reads_a_collection_filled_by_llama_index(minilm, short_passages):
     """Points LlamaIndex's own pipeline wrote carry no ``text``/``metadata`` keys; the retriever still returns
     their text and metadata (re-read through `Hit.from_point`)."""
@@ -185,6 +234,17 @@ def test_hybrid_retriever_uses_our_sparse_vectors_and_finds_cited_abstracts(mini
     shallow = hybrid.search_hybrid(minilm.encode_queries([query])[0], hybrid.sparse_encoder.encode_query(query), 3,
                                    prefetch_limit=3)
     assert [h.score for h in shallow] != pytest.approx([h.score for h in ours])  # so the depth is what matters
+
+    # on the embedded store (Qdrant Edge, laser_rag's own search): the same fused ranking, and BM25 alone
+    edge = _shared["edge"]
+    VectorCollection.open(edge, "sf-hybrid", minilm, hybrid=True).upsert(scifact_slice.corpus, vectors)
+    on_edge = LaSERRetriever(client=edge, collection_name="sf-hybrid", embeddings=embeddings, k=3,
+                             retrieval_mode=RetrievalMode.HYBRID)
+    assert [d.id for d in on_edge.invoke(query)] == [h.id for h in ours]
+    lexical = LaSERRetriever(client=edge, collection_name="sf-hybrid", embeddings=embeddings, k=3,
+                             retrieval_mode=RetrievalMode.SPARSE).invoke(query)
+    alone = hybrid.search_sparse(hybrid.sparse_encoder.encode_query(query), 3)
+    assert [d.id for d in lexical] == [h.id for h in alone]
 
     sparse = LaSERSparseEmbeddings(SparseEncoder())
     ours = SparseEncoder().encode_query("vitamin D fractures")

@@ -187,8 +187,8 @@ def test_llama_index_path_and_laser_rag_path_give_the_same_points(minilm, short_
         np.testing.assert_allclose(read.embedding, written.embedding, atol=1e-5)
 
 
-def test_reads_a_collection_indexed_by_laser_rag(embed_model, encoder, short_passages, laser_vectors, tmp_path):
-    client = connect(tmp_path / "qdrant")
+def test_reads_a_collection_indexed_by_laser_rag(embed_model, encoder, short_passages, laser_vectors):
+    client = connect(":memory:")
     collection = VectorCollection.open(client, "pydoc-laser", encoder)
     collection.upsert(short_passages, laser_vectors)
 
@@ -201,6 +201,47 @@ def test_reads_a_collection_indexed_by_laser_rag(embed_model, encoder, short_pas
     for node in nodes:
         assert node.node.get_content() == by_id[node.node.ref_doc_id].text
         assert node.node.metadata["title"] == by_id[node.node.ref_doc_id].title
+
+
+def test_our_retriever_reads_the_embedded_edge_store(embed_model, encoder, minilm, short_passages, laser_vectors,
+                                                    scifact_slice, tmp_path):
+    """On the embedded default (Qdrant Edge, which LlamaIndex's QdrantVectorStore cannot open), `LaSERRetriever`
+    returns the nodes laser_rag's own search finds, dense and hybrid; qdrant_vector_store says to use it."""
+    from laser_rag.errors import CollectionNotFoundError, HybridNotEnabledError, StoreError
+    from laser_rag.integrations.llama_index import LaSERRetriever
+
+    client = connect(tmp_path / "qdrant")
+    collection = VectorCollection.open(client, "pydoc-laser", encoder)
+    collection.upsert(short_passages, laser_vectors)
+    retriever = LaSERRetriever("pydoc-laser", embed_model, client=client, similarity_top_k=3)
+    nodes = retriever.retrieve(QUERY)
+    bare = collection.search(encoder.encode_queries(QUERY), k=3)
+    assert [n.node.ref_doc_id for n in nodes] == [h.id for h in bare]
+    assert [n.score for n in nodes] == pytest.approx([h.score for h in bare], abs=1e-6)
+    by_id = {d.id: d for d in short_passages}
+    for node in nodes:
+        assert node.node.node_id == point_id(node.node.ref_doc_id)
+        assert node.node.get_content() == by_id[node.node.ref_doc_id].text
+        assert node.node.metadata["title"] == by_id[node.node.ref_doc_id].title
+    assert [n.node.node_id for n in asyncio.run(retriever.aretrieve(QUERY))] == [n.node.node_id for n in nodes]
+
+    vectors = minilm.encode_documents([minilm.document_text(d.title, d.text) for d in scifact_slice.corpus])
+    hybrid = VectorCollection.open(client, "sf-hybrid", minilm, hybrid=True)
+    hybrid.upsert(scifact_slice.corpus, vectors)
+    query = next(iter(scifact_slice.queries.values()))
+    found = LaSERRetriever("sf-hybrid", minilm, client=client, similarity_top_k=3, hybrid=True).retrieve(query)
+    ours = hybrid.search_hybrid(minilm.encode_queries([query])[0], hybrid.sparse_encoder.encode_query(query), 3)
+    assert [n.node.ref_doc_id for n in found] == [h.id for h in ours]
+
+    with pytest.raises(CollectionMismatchError):
+        LaSERRetriever("pydoc-laser", minilm, client=client)
+    with pytest.raises(CollectionNotFoundError):
+        LaSERRetriever("nope", minilm, client=client)
+    with pytest.raises(HybridNotEnabledError):
+        LaSERRetriever("pydoc-laser", embed_model, client=client, hybrid=True)
+    with pytest.raises(StoreError, match="LaSERRetriever"):
+        qdrant_vector_store("new", embed_model, client=client)
+    assert not client.exists("new")  # refused before anything was created
     release(tmp_path / "qdrant")
 
 

@@ -23,8 +23,8 @@ from laser_rag.store import (
     connect,
     fusion_query,
     point_id,
-    release,
 )
+from laser_rag.store.clients import local_mode_client
 from laser_rag.store.engine import _enable_local_wal
 
 #: The methods of the interface (what a second engine implements).
@@ -35,9 +35,10 @@ TEXTS = ["the cat sat on the mat", "dogs chase cats", "a quiet lake at dawn", "s
 
 @pytest.fixture(params=["memory", "local"])
 def engine(request, tmp_path):
-    folder = tmp_path / "qdrant"
-    yield QdrantClientEngine(connect(":memory:" if request.param == "memory" else folder))
-    release(folder)
+    engine = QdrantClientEngine(connect(":memory:") if request.param == "memory" else
+                                local_mode_client(tmp_path / "qdrant"))
+    yield engine
+    engine.close()
 
 
 def unit(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
@@ -161,13 +162,13 @@ def test_local_writes_run_in_wal_mode(tmp_path):
     """The one read of qdrant-client internals (no public hook for the local store's SQLite settings). If this
     fails, qdrant-client changed them: local indexing is then much slower until `_enable_local_wal` is fixed."""
     folder = tmp_path / "q"
-    engine = QdrantClientEngine(connect(folder))
+    engine = QdrantClientEngine(local_mode_client(folder))
     fill(engine, "c", sparse=False)
     mode = sqlite3.connect(folder / "collection" / "c" / "storage.sqlite").execute("PRAGMA journal_mode").fetchone()
     assert mode[0] == "wal"  # the engine's first write tuned it
     assert _enable_local_wal(engine.client, "c") is True
     assert _enable_local_wal(connect(":memory:"), "c") is False  # nothing to tune in memory
-    release(folder)
+    engine.close()
 
 
 class OnlyTheInterface:
