@@ -6,7 +6,9 @@ and, with *Decode latent thoughts* on, its latent thought and subquery turned ba
 the agent's own stages (prefill, thought, subquery, retrieval, answer, and decode when decoding).
 
 Pressing Ask runs, in order: indexing the chosen corpus if it is new (a progress bar), then each mode, each its own
-event writing only its own column, so a failing mode shows its error there while the others answer. Uploads are
+event writing only its own column, so a failing mode shows its error there while the others answer. Each column's
+answer streams in as it is generated (a generator handler): its passages and retrieval timings first, then the
+text, then the generate stage, the total and the time to the first token. Uploads are
 indexed with a progress bar and added to the corpus list.
 """
 
@@ -168,9 +170,14 @@ def _prepare_handler(engine: Engine):
 
 def _mode_handler(engine: Engine, mode):
     def run(question: str, corpus: str, top_k: float, steps: float, hybrid: bool = False, decode: bool = False):
-        result = engine.answer(mode, question, corpus, top_k=int(top_k), steps=int(steps), hybrid=bool(hybrid),
-                               decode=bool(decode))
-        return render(result)
+        """The column as its answer streams: all of it once retrieved, then the answer text as it grows (the rest
+        unchanged), then all of it again, complete."""
+        shown = False
+        for result in engine.answer_stream(mode, question, corpus, top_k=int(top_k), steps=int(steps),
+                                           hybrid=bool(hybrid), decode=bool(decode)):
+            values = render(result)
+            yield values if not (result.streaming and shown) else [values[0], *(gr.skip() for _ in values[1:])]
+            shown = True
 
     run.__name__ = f"ask_{mode}"
     return run
@@ -211,15 +218,23 @@ def render(result: ModeResult) -> list:
 
 
 def latency_markdown(result: ModeResult) -> str:
-    """The error (if any), then the total and every stage of the mode in ms (`laser_rag_app.engine.stages`, then
-    any other stage that ran, e.g. an agent's decode): ``**Total 1,234 ms** · rewrite 0 ms · ...``."""
+    """The error (if any), then the total, the time to the first token and every stage of the mode in ms
+    (`laser_rag_app.engine.stages`, then any other stage that ran, e.g. an agent's decode):
+    ``**Total 1,234 ms** · first token 456 ms · rewrite 0 ms · ...``; while the answer streams, ``**Answering…**``
+    and the stages known so far (``generate –``)."""
     lines = []
     if result.error:
         lines.append(f"**Error:** {_escape_md(result.error)}")
     if result.timings:
         shown = [f"{stage} {result.timings[stage]:,.0f} ms" if stage in result.timings else f"{stage} –"
                  for stage in _stages_of(result.timings, stages(result.mode))]
-        lines.append(" · ".join([f"**Total {sum(result.timings.values()):,.0f} ms**", *shown]))
+        if result.streaming:
+            head = ["**Answering…**"]
+        else:
+            head = [f"**Total {sum(result.timings.values()):,.0f} ms**"]
+            if result.first_token_ms is not None:
+                head.append(f"first token {result.first_token_ms:,.0f} ms")
+        lines.append(" · ".join([*head, *shown]))
     return "\n\n".join(lines)
 
 
