@@ -296,14 +296,17 @@ def _escape_md(text: str) -> str:
 # Starting
 
 
-def serve(settings: AppSettings, *, block: bool = True) -> gr.Blocks:
-    """Start the app (`laser_rag_app.launch` sets the offline environment and the threads first, then calls this)."""
+def serve(settings: AppSettings, *, block: bool = True, engine: Engine | None = None) -> gr.Blocks:
+    """Start the app (`laser_rag_app.launch` sets the offline environment and the threads first, then calls this);
+    ``engine`` (default: ``Engine(settings)``) lets a test or a benchmark serve its own. The queue serves
+    ``settings.concurrency`` events of each kind at once and holds at most ``settings.queue_size`` waiting (more
+    are refused: "queue full")."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = Engine(settings)
+    engine = engine or Engine(settings)
     if settings.preload:
         threading.Thread(target=engine.preload, name="preload-models", daemon=True).start()
     demo = build_app(engine)
-    demo.queue(default_concurrency_limit=settings.concurrency)
+    demo.queue(default_concurrency_limit=settings.concurrency, max_size=settings.queue_size)
     demo.launch(server_name=settings.host, server_port=settings.port, share=False, show_error=False,
                 max_file_size=MAX_UPLOAD_BYTES, ssr_mode=False, pwa=False, mcp_server=False, css=CSS,
                 prevent_thread_lock=not block, footer_links=["api"])
