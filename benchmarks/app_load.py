@@ -9,7 +9,8 @@ endpoints), streamed. The questions are the app's examples (HotpotQA dev questio
 ../shared/data; else Python-reference questions); at each level the users share the same ``--requests`` questions
 (user ``u`` of ``n`` asks questions ``u, u+n, ...`` in turn), so each level asks every question once. Level 1 gives
 each question's solo answer; every later answer must be identical to it (greedy decoding). Reports, per level and
-user: time to the first token (the first non-empty answer text to arrive, per column) and total time per request;
+user: the time to the first token (from Ask to the first non-empty text of the request's first column) and the total
+time per request;
 requests lost (no final answer), errors and mismatches; with dtype, threads, CPU and the load average.
 """
 

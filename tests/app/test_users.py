@@ -25,7 +25,7 @@ def test_two_users_at_once_get_their_solo_answers(tmp_path, make_engine, notes_f
 
     port = _free_port()
     engine = make_engine(tmp_path / "app", llm=local_llm, generation=GenerationConfig(max_new_tokens=8),
-                         port=port, preload=False, concurrency=2)
+                         port=port, preload=False)  # the app's own queue settings
     corpus = engine.add_upload(notes_file(tmp_path))
     demo = serve(engine.settings, block=False, engine=engine)
     try:
