@@ -22,7 +22,8 @@ __all__ = ["AppSettings", "launch"]
 
 def launch(settings: AppSettings | None = None, *, block: bool = True):
     """Start the app offline (no analytics, no share link, nothing fetched from the network), bound to
-    ``settings.host`` (127.0.0.1 by default); prints the device, dtype and threads the models use. Blocks until
+    ``settings.host`` (127.0.0.1 by default); prints the device, dtype and threads the models use (the model libraries'
+    progress bars stay hidden unless ``settings.verbose``). Blocks until
     interrupted unless ``block=False``."""
     from laser_rag import runtime
 
@@ -36,6 +37,7 @@ def launch(settings: AppSettings | None = None, *, block: bool = True):
         torch.set_num_threads(settings.threads)
     else:
         runtime.configure_threads()
+    runtime.quiet_model_loading(settings.verbose)
     print(f"laser-rag demo: {runtime.runtime_summary()}", file=sys.stderr, flush=True)
     from laser_rag_app.ui import serve
 

@@ -24,6 +24,8 @@ Example::
     result = engine.answer("laser", "How do I catch two exceptions at once?", "pydoc-64", top_k=4, steps=3,
                            hybrid=True)
     result.answer, result.timings, result.hits[0].title, result.error
+    for partial in engine.answer_stream("laser", "How do I catch two exceptions at once?", "pydoc-64"):
+        print(partial.answer, partial.timings, partial.streaming)   # the answer as it is generated
     agentic = engine.answer("latentrag", "How do I catch two exceptions at once?", "pydoc-64", decode=True)
     [(step.number, step.subquery, [hit.title for hit in step.hits]) for step in agentic.steps], agentic.timings
 """
@@ -32,7 +34,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,7 +79,9 @@ class ModeResult:
     agent's ``decode`` too when it decoded); ``error`` is a message for the user when the mode failed (hits may
     still be there). An agent mode also fills ``steps`` (`laser_rag.latentrag.LatentStep`: each retrieval's hits
     and, with decoding, its thought and subquery as text), ``forward_passes`` and ``final_thought``. A thinking
-    mode (LaSER) also fills ``thoughts``: the query's latent steps (`laser_rag.thoughts.Thoughts`)."""
+    mode (LaSER) also fills ``thoughts``: the query's latent steps (`laser_rag.thoughts.Thoughts`). While its
+    answer streams (`Engine.answer_stream`) ``streaming`` is true and ``answer`` holds the text so far;
+    ``first_token_ms`` (question to first text chunk, retrieval included) is known once it is complete."""
 
     mode: RetrievalMode | str
     answer: str = ""
@@ -89,6 +93,8 @@ class ModeResult:
     forward_passes: int | None = None
     final_thought: str | None = None
     thoughts: Any = None
+    first_token_ms: float | None = None
+    streaming: bool = False
 
 
 def stages(mode: RetrievalMode | str) -> tuple[str, ...]:
@@ -330,29 +336,32 @@ class Engine:
         """Retrieve and generate in one mode; ``steps`` (K) applies to the thinking modes only; ``hybrid`` fuses
         the mode's dense ranking with BM25's. An agent mode answers with its agent instead (`agent`;
         ``top_k``, ``steps`` and ``hybrid`` do not apply, ``decode`` turns its latents into text). Every failure
-        ends up in ``ModeResult.error``."""
+        ends up in ``ModeResult.error``. `answer_stream` run to its end."""
+        for result in self.answer_stream(mode, question, key, top_k=top_k, steps=steps, hybrid=hybrid,
+                                         decode=decode):
+            pass
+        return result
+
+    def answer_stream(self, mode: RetrievalMode | str, question: str, key: str, *, top_k: int = 4,
+                      steps: int | None = None, hybrid: bool = False,
+                      decode: bool = False) -> Iterator[ModeResult]:
+        """`answer` as it goes: yields the mode's `ModeResult` each time it changes (the same object): once the
+        passages are retrieved (with their stages' timings), as the answer's text grows (``streaming`` true
+        until then), and complete (the generate stage and ``first_token_ms`` known). An agent mode yields once."""
         chosen = preset(mode)
         result = ModeResult(chosen.mode)
         if not question or not question.strip():
             result.error = "Type a question first."
-            return result
+            yield result
+            return
         try:
             corpus = self.corpus(key)
             if not self.is_indexed(corpus):
                 result.error = "This corpus is not indexed yet: press Ask again to index it."
-                return result
-            if chosen.agent is not None:
-                return self._answer_with_agent(chosen, question.strip(), corpus, result, decode)
-            with self._answer_lock:
-                rag = self._rag(chosen, corpus, top_k, hybrid)
-                thinks = self._thinking_encoder(chosen) is not None
-                answer = rag.ask(question.strip(), num_thinking_steps=steps if thinks else None,
-                                 thoughts=DEFAULT_TOP_K if thinks else None)
-            result.answer, result.hits, result.rationale = answer.text, answer.hits, answer.rationale
-            result.thoughts = answer.thoughts
-            result.timings = _stage_timings(answer.timings, STAGES)
-            if not result.answer:
-                result.error = "The model wrote an empty answer."
+            elif chosen.agent is not None:
+                self._answer_with_agent(chosen, question.strip(), corpus, result, decode)
+            else:
+                yield from self._stream_answer(chosen, question.strip(), corpus, result, top_k, steps, hybrid)
         except GenerationError as exc:
             if exc.retrieval is not None:
                 result.hits, result.rationale = exc.retrieval.hits, exc.retrieval.rationale
@@ -362,16 +371,39 @@ class Engine:
         except Exception as exc:
             logger.exception("%s mode failed", chosen.name)
             result.error = _message(exc)
-        return result
+        result.streaming = False
+        yield result
+
+    def _stream_answer(self, chosen: ModePreset, question: str, corpus: Corpus, result: ModeResult, top_k: int,
+                       steps: int | None, hybrid: bool) -> Iterator[ModeResult]:
+        """Retrieve, then stream the answer into ``result`` (under the answer lock: the modes take turns)."""
+        with self._answer_lock:
+            rag = self._rag(chosen, corpus, top_k, hybrid)
+            thinks = self._thinking_encoder(chosen) is not None
+            retrieval = rag.retriever.retrieve(question, k=top_k, num_thinking_steps=steps if thinks else None,
+                                               thoughts=DEFAULT_TOP_K if thinks else None)
+            result.hits, result.rationale, result.thoughts = retrieval.hits, retrieval.rationale, retrieval.thoughts
+            result.timings = _stage_timings(retrieval.timings, STAGES)
+            result.streaming = True
+            yield result
+            for item in rag.stream(retrieval):
+                if isinstance(item, str):
+                    result.answer += item
+                    yield result
+        result.answer = item.text
+        result.timings = _stage_timings(item.timings, STAGES)
+        result.first_token_ms = item.timings["first_token_ms"]
+        if not result.answer:
+            result.error = "The model wrote an empty answer."
 
     def _answer_with_agent(self, chosen: ModePreset, question: str, corpus: Corpus, result: ModeResult,
-                           decode: bool) -> ModeResult:
+                           decode: bool) -> None:
         try:
             with self._answer_lock:
                 answer = self.agent(chosen.mode, corpus, decode=decode).ask(question, decode=decode)
         except AgentNotFound as exc:
             result.error = str(exc)
-            return result
+            return
         result.answer, result.hits = answer.text, answer.hits
         result.steps = list(getattr(answer, "steps", []))
         result.forward_passes = getattr(answer, "forward_passes", None)
@@ -379,7 +411,6 @@ class Engine:
         result.timings = _stage_timings(answer.timings, AGENT_STAGES + AGENT_OPTIONAL_STAGES)
         if not result.answer:
             result.error = "The model wrote an empty answer."
-        return result
 
     def _rag(self, chosen: ModePreset, corpus: Corpus, top_k: int, hybrid: bool = False) -> RAG:
         generator = self.generator()

@@ -47,11 +47,15 @@ class AppSettings:
         "help": "Model name to request from an OpenAI-compatible server."})
     concurrency: int = field(default=4, metadata={
         "help": "Requests served at once (answers still take turns on the CPU).", "min": 1})
+    queue_size: int = field(default=32, metadata={
+        "help": "Requests waiting at most; more are refused until the queue drains.", "min": 1})
     threads: Optional[int] = field(default=None, metadata={
         "help": "CPU threads for the models (default: one per physical core; 1 is faster on a busy machine).",
         "min": 1})
     preload: bool = field(default=True, metadata={
         "help": "Load and warm up the models at start, so the first question is timed fairly."})
+    verbose: bool = field(default=False, metadata={
+        "help": "Show the model libraries' progress bars and info logs in the app's log (hidden by default)."})
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     models: ModeSources = field(default_factory=ModeSources)
 

@@ -6,7 +6,9 @@ and, with *Decode latent thoughts* on, its latent thought and subquery turned ba
 the agent's own stages (prefill, thought, subquery, retrieval, answer, and decode when decoding).
 
 Pressing Ask runs, in order: indexing the chosen corpus if it is new (a progress bar), then each mode, each its own
-event writing only its own column, so a failing mode shows its error there while the others answer. Uploads are
+event writing only its own column, so a failing mode shows its error there while the others answer. Each column's
+answer streams in as it is generated (a generator handler): its passages and retrieval timings first, then the
+text, then the generate stage, the total and the time to the first token. Uploads are
 indexed with a progress bar and added to the corpus list.
 """
 
@@ -168,9 +170,14 @@ def _prepare_handler(engine: Engine):
 
 def _mode_handler(engine: Engine, mode):
     def run(question: str, corpus: str, top_k: float, steps: float, hybrid: bool = False, decode: bool = False):
-        result = engine.answer(mode, question, corpus, top_k=int(top_k), steps=int(steps), hybrid=bool(hybrid),
-                               decode=bool(decode))
-        return render(result)
+        """The column as its answer streams: all of it once retrieved, then the answer text as it grows (the rest
+        unchanged), then all of it again, complete."""
+        shown = False
+        for result in engine.answer_stream(mode, question, corpus, top_k=int(top_k), steps=int(steps),
+                                           hybrid=bool(hybrid), decode=bool(decode)):
+            values = render(result)
+            yield values if not (result.streaming and shown) else [values[0], *(gr.skip() for _ in values[1:])]
+            shown = True
 
     run.__name__ = f"ask_{mode}"
     return run
@@ -211,15 +218,23 @@ def render(result: ModeResult) -> list:
 
 
 def latency_markdown(result: ModeResult) -> str:
-    """The error (if any), then the total and every stage of the mode in ms (`laser_rag_app.engine.stages`, then
-    any other stage that ran, e.g. an agent's decode): ``**Total 1,234 ms** · rewrite 0 ms · ...``."""
+    """The error (if any), then the total, the time to the first token and every stage of the mode in ms
+    (`laser_rag_app.engine.stages`, then any other stage that ran, e.g. an agent's decode):
+    ``**Total 1,234 ms** · first token 456 ms · rewrite 0 ms · ...``; while the answer streams, ``**Answering…**``
+    and the stages known so far (``generate –``)."""
     lines = []
     if result.error:
         lines.append(f"**Error:** {_escape_md(result.error)}")
     if result.timings:
         shown = [f"{stage} {result.timings[stage]:,.0f} ms" if stage in result.timings else f"{stage} –"
                  for stage in _stages_of(result.timings, stages(result.mode))]
-        lines.append(" · ".join([f"**Total {sum(result.timings.values()):,.0f} ms**", *shown]))
+        if result.streaming:
+            head = ["**Answering…**"]
+        else:
+            head = [f"**Total {sum(result.timings.values()):,.0f} ms**"]
+            if result.first_token_ms is not None:
+                head.append(f"first token {result.first_token_ms:,.0f} ms")
+        lines.append(" · ".join([*head, *shown]))
     return "\n\n".join(lines)
 
 
@@ -290,14 +305,17 @@ def _escape_md(text: str) -> str:
 # Starting
 
 
-def serve(settings: AppSettings, *, block: bool = True) -> gr.Blocks:
-    """Start the app (`laser_rag_app.launch` sets the offline environment and the threads first, then calls this)."""
+def serve(settings: AppSettings, *, block: bool = True, engine: Engine | None = None) -> gr.Blocks:
+    """Start the app (`laser_rag_app.launch` sets the offline environment and the threads first, then calls this);
+    ``engine`` (default: ``Engine(settings)``) lets a test or a benchmark serve its own. The queue serves
+    ``settings.concurrency`` events of each kind at once and holds at most ``settings.queue_size`` waiting (more
+    are refused: "queue full")."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = Engine(settings)
+    engine = engine or Engine(settings)
     if settings.preload:
         threading.Thread(target=engine.preload, name="preload-models", daemon=True).start()
     demo = build_app(engine)
-    demo.queue(default_concurrency_limit=settings.concurrency)
+    demo.queue(default_concurrency_limit=settings.concurrency, max_size=settings.queue_size)
     demo.launch(server_name=settings.host, server_port=settings.port, share=False, show_error=False,
                 max_file_size=MAX_UPLOAD_BYTES, ssr_mode=False, pwa=False, mcp_server=False, css=CSS,
                 prevent_thread_lock=not block, footer_links=["api"])

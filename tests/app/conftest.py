@@ -84,20 +84,22 @@ def tiny_laser(tiny_laser_dir):
 
 @pytest.fixture
 def make_engine():
-    """``make_engine(data_dir, laser=None, latentrag=None, checkpoint=None)``: an `Engine` on the stand-ins (a
-    hashing encoder for every collection unless ``laser`` / ``latentrag`` is given for that mode's, and an LLM that
-    times out on rewrites). The latentrag agent's checkpoint is ``checkpoint``, else a folder that does not exist
-    (so the tests never load the shipped one)."""
+    """``make_engine(data_dir, laser=None, latentrag=None, checkpoint=None, llm=None, **settings)``: an `Engine` on
+    the stand-ins (a hashing encoder for every collection unless ``laser`` / ``latentrag`` is given for that mode's,
+    and an LLM that times out on rewrites unless ``llm`` is given; ``settings``: more `AppSettings` fields). The
+    latentrag agent's checkpoint is ``checkpoint``, else a folder that does not exist (so the tests never load the
+    shipped one)."""
     from laser_rag.modes import ModeSources
     from laser_rag_app.engine import Engine
     from laser_rag_app.settings import AppSettings
 
-    def make(data_dir, laser=None, latentrag=None, checkpoint=None) -> Engine:
+    def make(data_dir, laser=None, latentrag=None, checkpoint=None, llm=None, **settings) -> Engine:
         encoders = {"basic": HashingEncoder("basic"), "laser": laser or HashingEncoder("laser-k3"),
                     "latentrag": latentrag or HashingEncoder("latentrag")}
         checkpoint = checkpoint or data_dir.parent / "no-latentrag-checkpoint"
-        settings = AppSettings(data_dir=data_dir, models=ModeSources(agents={"latentrag": str(checkpoint)}))
-        return Engine(settings, encoders=encoders, llm=RewriteTimesOut())
+        settings = AppSettings(data_dir=data_dir, models=ModeSources(agents={"latentrag": str(checkpoint)}),
+                               **settings)
+        return Engine(settings, encoders=encoders, llm=llm or RewriteTimesOut())
 
     return make
 

@@ -1,7 +1,7 @@
 """The running app in headless Chromium (Playwright), started as users start it: upload a file, ask, see one answer
-per mode with its latencies; a bad upload shows a message and changes nothing; the page reaches nothing outside the
-app; the LaSER column shows what LaSER thought about the query. The app gets no LatentRAG checkpoint: its column says
-so while the other columns answer.
+per mode stream in (in parts, growing) with its latencies; a bad upload shows a message and changes nothing; the
+page reaches nothing outside the app; the LaSER column shows what LaSER thought about the query. The app gets no
+LatentRAG checkpoint: its column says so while the other columns answer.
 
 The browser test needs Debian's Chromium (/usr/bin/chromium; no `playwright install`): without it the test skips,
 unless $CI is set. LASER_RAG_UPDATE_SCREENSHOT=1 saves docs/screenshot.png from it.
@@ -27,6 +27,19 @@ REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+
+
+#: Polls each mode's answer box every 10 ms and keeps each distinct text it shows (``window.answerTexts[mode]``).
+RECORD_ANSWERS = """modes => {
+    window.answerTexts = Object.fromEntries(modes.map(mode => [mode, []]));
+    setInterval(() => {
+        for (const mode of modes) {
+            const box = document.querySelector(`#answer-${mode} textarea`);
+            const texts = window.answerTexts[mode];
+            if (box && box.value !== texts[texts.length - 1]) texts.push(box.value);
+        }
+    }, 10);
+}"""
 
 
 def _browser_or_skip():
@@ -122,6 +135,8 @@ def test_browser_upload_ask_an_answer_per_mode(running_app, tmp_path, notes_file
 
             assert not page.locator("#decode input[type=checkbox]").is_checked()
             page.locator("#question textarea").fill(question)
+            answering = [m.value for m, chosen in MODES.items() if chosen.agent is None]
+            page.evaluate(RECORD_ANSWERS, answering)  # every distinct text each answer box shows, as it streams
             page.locator("#ask").click()
             for mode in (m.value for m, chosen in MODES.items() if chosen.agent is None):
                 latency = page.locator(f"#latency-{mode}")
@@ -132,6 +147,11 @@ def test_browser_upload_ask_an_answer_per_mode(running_app, tmp_path, notes_file
                 assert page.locator(f"#answer-{mode} textarea").input_value().strip(), f"{mode}: empty answer"
                 assert phrase[:30] in page.locator(f"#hits-{mode}").inner_text()
                 assert page.locator(f"#chart-{mode} canvas, #chart-{mode} svg").count() > 0
+            seen = page.evaluate("window.answerTexts")
+            for mode in answering:  # each answer arrived in parts, growing, before the final text
+                final = page.locator(f"#answer-{mode} textarea").input_value()
+                parts = [text for text in seen[mode] if text and text != final]
+                assert len(parts) >= 2 and all(final.startswith(part) for part in parts), f"{mode}: {seen[mode]}"
             for mode in (m.value for m, chosen in MODES.items() if chosen.agent is not None):
                 latency = page.locator(f"#latency-{mode}")
                 latency.get_by_text("checkpoint not found").wait_for(timeout=150_000)
@@ -156,4 +176,5 @@ def test_browser_upload_ask_an_answer_per_mode(running_app, tmp_path, notes_file
         finally:
             browser.close()
     assert outside == [], f"the page reached outside the app: {outside}"
-    assert "Traceback" not in (folder / "app.log").read_text()
+    log = (folder / "app.log").read_text()
+    assert "Traceback" not in log and "Loading weights" not in log, log[-3000:]  # no model progress bars

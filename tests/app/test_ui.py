@@ -21,6 +21,12 @@ def test_rendering_escapes_passages():
                                                                       "generate": 900.0}, error="it_failed"))
     assert table == ("**Error:** it\\_failed\n\n"
                      "**Total 913 ms** · rewrite 0 ms · encode 12 ms · search 1 ms · generate 900 ms")
+    retrieved = {"rewrite": 0.0, "encode": 12.4, "search": 1.0}
+    streaming = latency_markdown(ModeResult(RetrievalMode.BASIC, answer="It", timings=retrieved, streaming=True))
+    assert streaming == "**Answering…** · rewrite 0 ms · encode 12 ms · search 1 ms · generate –"  # no total yet
+    done = latency_markdown(ModeResult(RetrievalMode.BASIC, timings={**retrieved, "generate": 50.0},
+                                       first_token_ms=30.2))
+    assert done.startswith("**Total 63 ms** · first token 30 ms · rewrite 0 ms")
 
 
 def test_the_laser_column_shows_its_thoughts_under_the_passages():

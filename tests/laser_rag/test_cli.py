@@ -178,7 +178,7 @@ def test_ask_with_the_local_model(minilm, corpus, store):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert isinstance(data["text"], str) and len(data["hits"]) == 2 and data["mode"] == "basic"
-    assert set(data["timings"]) == {"rewrite_ms", "encode_ms", "search_ms", "generate_ms", "total_ms"}
+    assert set(data["timings"]) == {"rewrite_ms", "encode_ms", "search_ms", "generate_ms", "first_token_ms", "total_ms"}
 
     rewrite = invoke("search", "What does the await expression do?", "-k", "2", "--json", "--corpus", "notes",
                      "--mode", "rewrite", "--basic-model", "all-minilm-l6-v2", "--rewrite-max-new-tokens", "4",
@@ -264,10 +264,28 @@ def test_a_real_process_has_clean_output(minilm, tmp_path):
     found = laser_rag("search", "how do coroutines wait?", "-k", "1", *options)
     assert found.returncode == 0, found.stderr
     assert "python.md" in found.stdout
-    for run in (indexed, found):
+    asked = laser_rag("ask", "how do coroutines wait?", "-k", "1", "--max-new-tokens", "4", *options)
+    assert asked.returncode == 0, asked.stderr
+    assert "sources:" in asked.stdout and "python.md" in asked.stdout
+    for run in (indexed, found, asked):
         assert run.stderr.startswith("laser-rag: ")
-        for noise in ("Traceback", "Exception ignored", "FutureWarning", "DeprecationWarning"):
+        for noise in ("Traceback", "Exception ignored", "FutureWarning", "DeprecationWarning", "Loading weights"):
             assert noise not in run.stderr, run.stderr
+    for run in (found, asked):  # no model library's progress bar: the start-up line only
+        assert run.stderr.count("\n") == 1, run.stderr
+
+
+def test_verbose_shows_the_model_libraries_progress_bars():
+    from huggingface_hub.utils import are_progress_bars_disabled
+    from transformers.utils import logging
+
+    from laser_rag import runtime
+
+    assert invoke("--verbose", "--help").exit_code == 0
+    runtime.quiet_model_loading(verbose=True)  # what `laser-rag --verbose <command>` does before a model loads
+    assert logging.is_progress_bar_enabled() and not are_progress_bars_disabled()
+    runtime.quiet_model_loading()
+    assert not logging.is_progress_bar_enabled() and are_progress_bars_disabled()
 
 
 def test_ask_in_latentrag_mode_runs_the_agent(minilm, corpus, store):

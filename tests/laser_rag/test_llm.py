@@ -106,5 +106,57 @@ def test_framework_errors_become_generation_errors():
         def _call(self, *args, **kwargs):
             raise TimeoutError("took too long")
 
+        def _stream(self, *args, **kwargs):  # what generate uses: the stream, joined
+            raise TimeoutError("took too long")
+
     with pytest.raises(GenerationTimeout, match="took too long"):
         as_llm(Broken(responses=["x"])).generate("hi")
+
+
+def _greedy_reference(llm, messages, budget: int) -> str:
+    """The non-streamed greedy answer, straight from transformers' generate (no streamer)."""
+    inputs = llm.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                               return_dict=True)
+    output = llm.model.generate(**inputs, do_sample=False, max_new_tokens=budget, temperature=None, top_p=None,
+                                top_k=None, pad_token_id=llm.tokenizer.pad_token_id,
+                                eos_token_id=llm.tokenizer.eos_token_id)
+    return llm.tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+
+
+STREAMED = [{"role": "user", "content": "What is a Python list? Answer in one sentence."}]
+
+
+def test_local_stream_joined_is_the_greedy_answer(local_llm):
+    chunks = list(local_llm.stream(STREAMED, max_new_tokens=12))
+    assert len(chunks) >= 2 and all(isinstance(chunk, str) and chunk for chunk in chunks)
+    assert "".join(chunks) == _greedy_reference(local_llm, STREAMED, 12) == local_llm.generate(STREAMED,
+                                                                                                max_new_tokens=12)
+
+
+def test_leaving_a_stream_early_frees_the_model(local_llm):
+    stream = local_llm.stream(STREAMED, max_new_tokens=64)
+    assert next(stream)
+    stream.close()  # the generation stops at its next token and gives the model back
+    assert local_llm.generate("Name a prime number.", max_new_tokens=2)
+
+
+def test_openai_compatible_server_streams(local_llm):
+    from chat_server import chat_server
+
+    with chat_server(local_llm) as url:
+        served = as_llm(url, model="smollm2", config=GenerationConfig(max_new_tokens=12, time_limit=60))
+        chunks = list(served.stream(STREAMED))
+        assert len(chunks) >= 2 and "".join(chunks) == local_llm.generate(STREAMED, max_new_tokens=12)
+        assert served.generate(STREAMED) == "".join(chunks)
+
+
+def test_framework_models_stream():
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+    from llama_index.core.llms import MockLLM
+
+    langchain_llm = as_llm(FakeListChatModel(responses=["  It suspends the coroutine [1].\n"]))
+    chunks = list(langchain_llm.stream("What does await do?"))
+    assert len(chunks) >= 2 and "".join(chunks) == "It suspends the coroutine [1]."  # stripped as a whole
+    llama_llm = as_llm(MockLLM(max_tokens=4))
+    assert "".join(llama_llm.stream("Hello there friend", max_new_tokens=4)) == llama_llm.generate(
+        "Hello there friend", max_new_tokens=4)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from laser_rag.errors import GenerationError, GenerationTimeout
+from laser_rag.errors import GenerationError, GenerationTimeout, InvalidInputError
 from laser_rag.llm import GenerationConfig, TransformersLLM, as_llm
 from laser_rag.rag import RAG, Answer, build_prompt
 from laser_rag.retrieval import QueryRewriter, Retriever
 from laser_rag.store import VectorCollection, connect
 
 QUESTION = "What does the await expression do?"
-STAGES = {"rewrite_ms", "encode_ms", "search_ms", "generate_ms", "total_ms"}
+STAGES = {"rewrite_ms", "encode_ms", "search_ms", "generate_ms", "first_token_ms", "total_ms"}
 
 
 class Recorder:
@@ -69,6 +69,28 @@ def test_the_querys_thoughts_reach_the_answer(encoder, short_passages, laser_vec
     answer = rag.ask(QUESTION, thoughts=2)
     assert len(answer.thoughts.steps) == encoder.num_thinking_steps and len(answer.thoughts.steps[0]) == 2
     assert rag.ask(QUESTION).thoughts is None
+
+
+def test_stream_yields_the_answer_as_it_is_generated(retriever, local_llm):
+    rag = RAG(retriever, local_llm, k=2, generation=GenerationConfig(max_new_tokens=12))
+    items = list(rag.stream(QUESTION))
+    *chunks, answer = items
+    assert len(chunks) >= 2 and all(isinstance(chunk, str) and chunk for chunk in chunks)
+    assert isinstance(answer, Answer) and set(answer.timings) == STAGES
+    assert "".join(chunks) == answer.text == rag.ask(QUESTION).text  # greedy: streamed = not streamed
+    assert answer.text == local_llm.generate(build_prompt(QUESTION, answer.hits), max_new_tokens=12)
+    assert answer.timings["encode_ms"] <= answer.timings["first_token_ms"] <= answer.timings["total_ms"]
+
+
+async def test_astream_and_a_retrieval_made_before(retriever, local_llm):
+    rag = RAG(retriever, local_llm, k=1, generation=GenerationConfig(max_new_tokens=6))
+    items = [item async for item in rag.astream(QUESTION)]
+    retrieval = retriever.retrieve(QUESTION, k=1)
+    again = list(rag.stream(retrieval))
+    assert items[:-1] == again[:-1] and items[-1].text == again[-1].text
+    assert again[-1].timings["total_ms"] >= sum(retrieval.timings.values())
+    with pytest.raises(InvalidInputError, match="k cannot apply"):
+        list(rag.stream(retrieval, k=2))
 
 
 def test_the_generation_config_sets_the_budget(retriever):
