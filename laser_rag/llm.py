@@ -86,7 +86,7 @@ def _trimmed(chunks: Iterable[str]) -> Iterator[str]:
         held += chunk[len(body):]
 
 
-def _text_chunks(llm: LLM, messages: Messages | str, *, max_new_tokens: int | None = None) -> Iterator[str]:
+def text_chunks(llm: LLM, messages: Messages | str, *, max_new_tokens: int | None = None) -> Iterator[str]:
     """An LLM's answer as it is generated: its ``stream`` if it has one, else its ``generate``'s text at once."""
     stream = getattr(llm, "stream", None)
     if callable(stream):

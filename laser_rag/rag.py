@@ -25,7 +25,7 @@ from typing import Any
 
 from laser_rag import _checks
 from laser_rag.errors import GenerationError, GenerationTimeout, InvalidInputError
-from laser_rag.llm import GenerationConfig, as_llm, _text_chunks
+from laser_rag.llm import GenerationConfig, as_llm, text_chunks
 from laser_rag.retrieval import Retrieval, Retriever
 from laser_rag.store import Hit
 from laser_rag.thoughts import Thoughts
@@ -151,7 +151,7 @@ class RAG:
         pieces: list[str] = []
         first_token_ms = None
         try:
-            for piece in _text_chunks(self.llm, messages, max_new_tokens=max_new_tokens):
+            for piece in text_chunks(self.llm, messages, max_new_tokens=max_new_tokens):
                 if not piece:
                     continue
                 if first_token_ms is None:

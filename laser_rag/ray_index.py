@@ -153,11 +153,11 @@ class _EncodeWorker:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         import numpy as np
 
-        from laser_rag.store.collection import _encode_documents
+        from laser_rag.store.collection import encode_documents
 
         documents = [Document("", str(text), str(title)) for title, text in zip(batch["title"], batch["text"])]
         truncations: list[warnings.WarningMessage] = []
-        vectors = _encode_documents(self.encoder, documents, self.batch_size, truncations)
+        vectors = encode_documents(self.encoder, documents, self.batch_size, truncations)
         message = str(truncations[0].message) if truncations else ""
         return {"row": batch["row"], "vector": vectors, "truncated": np.array([message] * len(documents))}
 

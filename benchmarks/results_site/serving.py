@@ -37,7 +37,7 @@ def _app_load(data: dict[str, Any]) -> list[str]:
         total = ", ".join(ms(user["total"].get("mean_ms")) for user in level["per_user"])
         rows.append([level["users"], f"{level['columns'] - level['lost']}/{level['columns']}", level["errors"],
                      level["mismatches"], first, total])
-    return ["## The demo app, several users at once (`benchmarks/app_load.py`)", "",
+    return ["## The demo app, several users at once (`scripts/app_load.py`)", "",
             f"{data['what']}.", "",
             markdown_table(["users", "answers (columns)", "errors", "differ from solo",
                             "first token, mean per user", "request total, mean per user"], rows), "",

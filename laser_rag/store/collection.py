@@ -339,7 +339,7 @@ class VectorCollection:
                                        encode_batch_size=encode_batch_size, truncations=truncations, progress=progress)
         else:
             encoding = contextlib.nullcontext(
-                (batch, _encode_documents(encoder, batch, encode_batch_size, truncations))
+                (batch, encode_documents(encoder, batch, encode_batch_size, truncations))
                 for batch in (todo[start:start + batch_size] for start in range(0, len(todo), batch_size)))
         with encoding as batches, loading, tqdm(total=len(todo), desc=f"indexing {self.name}", unit="doc", disable=not progress) as bar:
             while True:
@@ -480,7 +480,7 @@ class VectorCollection:
         self.__dict__.pop("sparse_encoder", None)
 
 
-def _encode_documents(encoder: BaseEncoder, batch: list[Document], batch_size: int,
+def encode_documents(encoder: BaseEncoder, batch: list[Document], batch_size: int,
                       truncations: list[warnings.WarningMessage]) -> np.ndarray:
     """Encode a batch; the encoder's TruncationWarning is collected into ``truncations``, other warnings pass."""
     with warnings.catch_warnings(record=True) as caught:

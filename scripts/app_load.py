@@ -1,7 +1,7 @@
 """Load test of the demo app on loopback (gradio_client): 1, 2 and 4 simultaneous users asking different questions,
 a fixed number of requests per level (it stops by itself), through the app's real queue and its real models.
 
-    python benchmarks/app_load.py [--requests 4] [--modes basic laser] [--max-new-tokens 24]
+    python scripts/app_load.py [--requests 4] [--modes basic laser] [--max-new-tokens 24]
                                   [--concurrency N] [--queue-size N] [--out benchmarks/results/app_load.json]
 
 A request is what one user's Ask runs: each of ``--modes``' columns, one after another (the ``/ask_<mode>``
@@ -160,7 +160,7 @@ def main() -> None:
         demo.close()
         store.close_all()
     report = {
-        "command": "python benchmarks/app_load.py " + " ".join(
+        "command": "python scripts/app_load.py " + " ".join(
             f"--{k.replace('_', '-')} {' '.join(v) if isinstance(v, list) else v}" for k, v in vars(args).items()
             if v is not None and k != "out"),
         "what": f"{args.requests} requests per level, each a different question of the app's examples on {corpus}; "
