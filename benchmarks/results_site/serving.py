@@ -30,14 +30,14 @@ def _serve_load(data: dict[str, Any]) -> list[str]:
             f"batch wait {data['batch_wait_timeout_s'] * 1000:.0f} ms."]
 
 
-def _app_load(data: dict[str, Any]) -> list[str]:
+def _app_load(data: dict[str, Any], heading: str) -> list[str]:
     rows = []
     for level in data["levels"]:
         first = ", ".join(ms(user["first_token"].get("mean_ms")) for user in level["per_user"])
         total = ", ".join(ms(user["total"].get("mean_ms")) for user in level["per_user"])
         rows.append([level["users"], f"{level['columns'] - level['lost']}/{level['columns']}", level["errors"],
                      level["mismatches"], first, total])
-    return ["## The demo app, several users at once (`scripts/app_load.py`)", "",
+    return [heading, "",
             f"{data['what']}.", "",
             markdown_table(["users", "answers (columns)", "errors", "differ from solo",
                             "first token, mean per user", "request total, mean per user"], rows), "",
@@ -55,5 +55,8 @@ def serving_page(results: Path, img: Path) -> str:
         parts += ["", *_serve_load(serve)]
     app = load(results, "app_load.json")
     if app is not None:
-        parts += ["", *_app_load(app)]
+        parts += ["", *_app_load(app, "## The demo app, several users at once (`scripts/app_load.py`)")]
+    four_at_once = load(results, "app_load_concurrency4.json")
+    if four_at_once is not None:
+        parts += ["", *_app_load(four_at_once, "### The same with 4 events of each kind at once (`--concurrency 4`)")]
     return "\n".join(parts)
