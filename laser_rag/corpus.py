@@ -1,9 +1,9 @@
 """Corpora: the user's own files, the Python language reference every Python carries, and the one chunking step.
 
 A corpus is a list of `Document`. Loading never chunks: a ``.txt``/``.md`` file is one document, a ``.jsonl`` line
-or a Parquet row is one document. `chunk_documents` is the one step that cuts documents longer than the encoder reads into pieces,
-for every source alike, measured in the encoder's own tokens (`VectorCollection.index(..., chunk=True)` and the
-LlamaIndex adapter's `to_llama_nodes` run it).
+or a Parquet row is one document. `chunk_documents` is the one step that cuts documents longer than the encoder
+reads into pieces, for every source alike, measured in the encoder's own tokens (`VectorCollection.index(...,
+chunk=True)` and the LlamaIndex adapter's `to_llama_nodes` run it).
 
 Everything here reads files as UTF-8 text (Parquet through pyarrow); nothing is executed or unpickled.
 

@@ -4,7 +4,8 @@ Example::
 
     rag = RAG(open_retriever("laser", "pydoc"))                 # local SmolLM2 answers by default
     answer = rag.ask("What does the pass statement do?")
-    print(answer.text, answer.timings)   # rewrite_ms (0 here), encode_ms, search_ms, generate_ms, first_token_ms, total_ms
+    print(answer.text, answer.timings)   # rewrite_ms (0 here), encode_ms, search_ms, generate_ms, first_token_ms,
+                                         # total_ms
 
     for item in rag.stream("What does the pass statement do?"):   # the text as it is generated, then the Answer
         print(item if isinstance(item, str) else f"\n{item.timings}", end="", flush=True)
@@ -107,8 +108,8 @@ class RAG:
                thoughts: int | None = None) -> Iterator[str | Answer]:
         """`ask`, streamed: yields the answer's text chunks (``str``) as the LLM generates them, then the `Answer`
         (its ``text`` is the chunks joined). ``question`` may be a `Retrieval` already made (then nothing is
-        retrieved again, and ``k``, ``instruction``, ``num_thinking_steps``, ``thoughts`` must be left out): an app can show the
-        passages before the answer. An LLM without ``stream`` yields its whole text as one chunk."""
+        retrieved again, and ``k``, ``instruction``, ``num_thinking_steps``, ``thoughts`` must be left out): an app
+        can show the passages before the answer. An LLM without ``stream`` yields its whole text as one chunk."""
         started = time.perf_counter()
         max_new_tokens = (self.generation.max_new_tokens if max_new_tokens is None
                           else _checks.positive_int(max_new_tokens, "max_new_tokens"))

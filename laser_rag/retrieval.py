@@ -304,9 +304,10 @@ def open_retriever(mode: RetrievalMode | str = RetrievalMode.LASER, corpus: str 
     """A `Retriever` for the preset ``mode`` on the collection ``<corpus>-<encoder label>`` (or ``collection``).
 
     ``encoder`` overrides the preset's encoder (see `encoder_for`); ``client`` is a Qdrant store (default: one
-    `laser_rag.store.connect()`, the embedded Qdrant Edge store). ``llm`` (anything `laser_rag.llm.as_llm` accepts, or a ready `QueryRewriter`)
-    is used by presets that rewrite, ignored by the others (`rewriter_for`). ``create`` makes a missing collection
-    (for indexing); otherwise a missing one raises `CollectionNotFoundError`; ``recreate`` drops it first.
+    `laser_rag.store.connect()`, the embedded Qdrant Edge store). ``llm`` (anything `laser_rag.llm.as_llm`
+    accepts, or a ready `QueryRewriter`) is used by presets that rewrite, ignored by the others (`rewriter_for`).
+    ``create`` makes a missing collection (for indexing); otherwise a missing one raises `CollectionNotFoundError`;
+    ``recreate`` drops it first.
     ``options``: top-k, hybrid and fusion (`RetrievalOptions`); with ``hybrid=True`` a collection created now gets
     the sparse vectors, an existing one without them raises `HybridNotEnabledError` naming the upgrade command.
     ``collection_options`` (`laser_rag.store.CollectionOptions`: shards, replicas, on-disk storage, quantization)

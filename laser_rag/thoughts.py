@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["DEFAULT_TOP_K", "Thoughts"]
+from laser_rag.errors import InvalidInputError
+
+__all__ = ["DEFAULT_TOP_K", "Thoughts", "require_latent_steps"]
 
 #: How many tokens of each step `LaSEREncoder.thoughts` keeps unless told, and the CLI and the app show.
 DEFAULT_TOP_K = 5
@@ -59,6 +61,14 @@ class Thoughts:
         return {"kind": self.kind,
                 "steps": [[{"token": token, "probability": probability} for token, probability in step]
                           for step in self.steps]}
+
+
+def require_latent_steps(encoder) -> None:
+    """`InvalidInputError` unless ``encoder`` thinks latent steps (``supports_thinking_steps``): thoughts exist only
+    for those (LaSER); a single-pass model thinks no tokens."""
+    if not encoder.supports_thinking_steps:
+        raise InvalidInputError(f"thoughts need an encoder with latent thinking steps (LaSER): {encoder.label!r} "
+                                "is a single-pass model, it thinks no tokens")
 
 
 def _quoted(token: str) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 
 from laser_rag import _checks
 from laser_rag.errors import InvalidInputError, InvalidInputTypeError
-from laser_rag.thoughts import DEFAULT_TOP_K, Thoughts
+from laser_rag.thoughts import DEFAULT_TOP_K, Thoughts, require_latent_steps
 
 #: The kinds of text `BaseEncoder.thoughts` reads.
 THOUGHT_KINDS = ("query", "document")
@@ -154,9 +154,7 @@ class BaseEncoder(abc.ABC):
         str gives one `Thoughts`). ``instruction`` replaces the query instruction (queries only);
         ``num_thinking_steps`` overrides K for this call. InvalidInputError for an encoder without latent steps
         (`supports_thinking_steps` False)."""
-        if not self.supports_thinking_steps:
-            raise InvalidInputError(f"thoughts need an encoder with latent thinking steps (LaSER): {self.label!r} "
-                                    "is a single-pass model, it thinks no tokens")
+        require_latent_steps(self)
         if kind not in THOUGHT_KINDS:
             raise InvalidInputError(f"kind must be one of {', '.join(THOUGHT_KINDS)}, got {kind!r}")
         single, items = _text_list(texts, kind)

@@ -36,6 +36,7 @@ from laser_rag import store as _store
 from laser_rag.errors import InvalidInputError
 from laser_rag.integrations import resolve_encoder
 from laser_rag.sparse import SPARSE_VECTOR_NAME, SparseEncoder
+from laser_rag.thoughts import require_latent_steps
 from laser_rag.store.collection import qdrant_client_of
 from laser_rag.store.engine import QdrantClientEngine
 
@@ -161,9 +162,8 @@ class LaSERRetriever(BaseRetriever):
         super().__init__(**data)
         if self.thoughts is not None and self.retrieval_mode != RetrievalMode.DENSE:
             raise InvalidInputError("thoughts apply to dense retrieval (RetrievalMode.DENSE) only")
-        if self.thoughts is not None and not self.embeddings.encoder.supports_thinking_steps:
-            raise InvalidInputError(f"thoughts need an encoder with latent thinking steps (LaSER): "
-                                    f"{self.embeddings.encoder.label!r} is a single-pass model")
+        if self.thoughts is not None:
+            require_latent_steps(self.embeddings.encoder)
         # after validation, so a CollectionMismatchError is not wrapped into a pydantic ValidationError
         from laser_rag.retrieval import RetrievalOptions, Retriever
 

@@ -60,7 +60,7 @@ from laser_rag.store.payload import Hit, is_laser_rag_payload, point_id, point_m
 from laser_rag.errors import InvalidInputError, LaserRagError
 from laser_rag.integrations import resolve_encoder
 from laser_rag.sparse import SPARSE_VECTOR_NAME, SparseEncoder
-from laser_rag.thoughts import DEFAULT_TOP_K
+from laser_rag.thoughts import DEFAULT_TOP_K, require_latent_steps
 
 if TYPE_CHECKING:
     from laser_rag.encoders.base import BaseEncoder
@@ -151,9 +151,7 @@ class LaSERThoughtsRetriever(BaseRetriever):
 
     def __init__(self, retriever: BaseRetriever, embed_model: LaSEREmbedding, top_k: int = DEFAULT_TOP_K,
                  **kwargs: Any) -> None:
-        if not embed_model.encoder.supports_thinking_steps:
-            raise InvalidInputError(f"thoughts need an encoder with latent thinking steps (LaSER): "
-                                    f"{embed_model.encoder.label!r} is a single-pass model")
+        require_latent_steps(embed_model.encoder)
         self._retriever = retriever
         self._embed_model = embed_model
         self._top_k = _checks.positive_int(top_k, "top_k")

@@ -341,7 +341,8 @@ class VectorCollection:
             encoding = contextlib.nullcontext(
                 (batch, encode_documents(encoder, batch, encode_batch_size, truncations))
                 for batch in (todo[start:start + batch_size] for start in range(0, len(todo), batch_size)))
-        with encoding as batches, loading, tqdm(total=len(todo), desc=f"indexing {self.name}", unit="doc", disable=not progress) as bar:
+        with (encoding as batches, loading,
+              tqdm(total=len(todo), desc=f"indexing {self.name}", unit="doc", disable=not progress) as bar):
             while True:
                 tick = time.perf_counter()
                 batch, vectors = next(batches, (None, None))
@@ -481,7 +482,7 @@ class VectorCollection:
 
 
 def encode_documents(encoder: BaseEncoder, batch: list[Document], batch_size: int,
-                      truncations: list[warnings.WarningMessage]) -> np.ndarray:
+                     truncations: list[warnings.WarningMessage]) -> np.ndarray:
     """Encode a batch; the encoder's TruncationWarning is collected into ``truncations``, other warnings pass."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
